@@ -1,0 +1,194 @@
+"""Find catalog entries by name: accelerators (YAML) and models (Python + layer tables).
+
+The catalogs are the top-level ``accelerators/`` and ``models/`` folders of the checkout;
+a user's own file (``my_chip.yaml``, ``my_net.py``) works everywhere a name does.
+
+A model file defines builders ``def NAME(num_classes=...) -> nn.Module`` and a module-level
+``MODELS`` dict mapping catalog names to ``ModelInfo``-style dicts:
+``{"builder": "resnet20", "input_shape": (3, 32, 32), "num_classes": 10, "dataset": "cifar10"}``.
+"""
+
+from __future__ import annotations
+
+from hwflow.errors import HwflowError
+
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hwflow.config import ConfigError, load_accelerator_file
+from hwflow.hw.spec import Accelerator
+from hwflow.workload import Workload
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCELERATOR_DIR = ROOT / "accelerators"
+MODEL_DIR = ROOT / "models"
+TABLE_SUFFIX = ".layers.json"
+
+
+class CatalogError(HwflowError):
+    """An unknown name or unusable catalog file; one line for the user."""
+
+
+def _is_path(name: str) -> bool:
+    return "/" in name or name.endswith((".yaml", ".yml", ".py"))
+
+
+# --- accelerators -----------------------------------------------------------------------
+
+def accelerator_names() -> list[str]:
+    return sorted(p.stem for p in ACCELERATOR_DIR.glob("*.yaml"))
+
+
+def load_accelerator(name_or_path: str) -> Accelerator:
+    """A catalog name (``spatial-256``) or a YAML file path."""
+    if _is_path(name_or_path):
+        return load_accelerator_file(name_or_path)
+    return _catalog_accelerator(name_or_path)
+
+
+@lru_cache(maxsize=None)
+def _catalog_accelerator(name: str) -> Accelerator:
+    path = ACCELERATOR_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise CatalogError(f"unknown accelerator {name!r}; choose one of: "
+                           f"{', '.join(accelerator_names())} (or give a YAML file)")
+    accel = load_accelerator_file(path)
+    if accel.name != name:
+        raise ConfigError(f"{path}: key 'name' is {accel.name!r} but the file is {name}.yaml")
+    return accel
+
+
+# --- models -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    file: Path
+    builder: str
+    input_shape: tuple[int, int, int]  # (C, H, W) of one frame
+    num_classes: int
+    dataset: str  # the data set it is meant for
+
+    @property
+    def table_path(self) -> Path:
+        return self.file.parent / f"{self.name}{TABLE_SUFFIX}"
+
+
+def _load_python_file(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"hwflow_models_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise CatalogError(f"{path}: cannot be loaded as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _entries_of(path: Path, module: ModuleType) -> dict[str, ModelEntry]:
+    models: dict[str, dict[str, Any]] = getattr(module, "MODELS", None) or {}
+    if not models:
+        raise CatalogError(f"{path}: defines no MODELS dict (name -> builder, input_shape, "
+                           "num_classes, dataset)")
+    return {name: ModelEntry(name=name, file=path, builder=info["builder"],
+                             input_shape=tuple(info["input_shape"]),
+                             num_classes=int(info["num_classes"]),
+                             dataset=str(info.get("dataset", "synthetic")))
+            for name, info in models.items()}
+
+
+@lru_cache(maxsize=None)
+def _catalog_index() -> dict[str, ModelEntry]:
+    """Catalog models by name, read from the layer tables (no torch import)."""
+    import json
+
+    index: dict[str, ModelEntry] = {}
+    for table in sorted(MODEL_DIR.glob(f"*{TABLE_SUFFIX}")):
+        meta = json.loads(table.read_text())["meta"]
+        name = table.name[: -len(TABLE_SUFFIX)]
+        index[name] = ModelEntry(name=name, file=MODEL_DIR / meta["file"],
+                                 builder=meta["builder"],
+                                 input_shape=tuple(meta["input_shape"]),
+                                 num_classes=meta["num_classes"], dataset=meta["dataset"])
+    return index
+
+
+def model_names() -> list[str]:
+    return sorted(_catalog_index())
+
+
+def model_entry(name_or_path: str) -> ModelEntry:
+    """Catalog name, or ``path/to/net.py`` (its only model, or ``path.py:name``)."""
+    if _is_path(name_or_path.split(":")[0]):
+        file, _, wanted = name_or_path.partition(":")
+        path = Path(file)
+        if not path.exists():
+            raise CatalogError(f"{path}: no such model file")
+        entries = _entries_of(path, _load_python_file(path))
+        if not wanted:
+            if len(entries) > 1:
+                raise CatalogError(f"{path} defines several models ({', '.join(entries)}); "
+                                   f"pick one as {path}:NAME")
+            return next(iter(entries.values()))
+        if wanted not in entries:
+            raise CatalogError(f"{path} has no model {wanted!r}; it defines {', '.join(entries)}")
+        return entries[wanted]
+    index = _catalog_index()
+    if name_or_path not in index:
+        raise CatalogError(f"unknown model {name_or_path!r}; choose one of: "
+                           f"{', '.join(sorted(index))} (or give a .py file)")
+    return index[name_or_path]
+
+
+def build_model(entry: ModelEntry, num_classes: int | None = None) -> Any:
+    """Instantiate the torch module of a catalog or user model (imports torch)."""
+    module = _load_python_file(entry.file)
+    builder = getattr(module, entry.builder, None)
+    if builder is None:
+        raise CatalogError(f"{entry.file}: has no builder function {entry.builder!r}")
+    return builder(num_classes=num_classes or entry.num_classes)
+
+
+def load_workload(name_or_path: str) -> Workload:
+    """Layer shapes of a model: from its table if it has one, else by tracing (torch)."""
+    entry = model_entry(name_or_path)
+    if entry.table_path.exists() and entry.file.parent == MODEL_DIR:
+        return _table_workload(entry.name)
+    return trace_workload(entry)
+
+
+@lru_cache(maxsize=None)
+def _table_workload(name: str) -> Workload:
+    return Workload.load(_catalog_index()[name].table_path)
+
+
+def trace_workload(entry: ModelEntry) -> Workload:
+    from hwflow.workload import extract_workload
+
+    return extract_workload(build_model(entry), entry.input_shape, entry.name)
+
+
+def write_table(entry: ModelEntry) -> Path:
+    """(Re)generate a catalog model's layer table from its torch definition."""
+    import json
+
+    data = trace_workload(entry).to_json()
+    data["meta"] = {"file": entry.file.name, "builder": entry.builder,
+                    "input_shape": list(entry.input_shape), "num_classes": entry.num_classes,
+                    "dataset": entry.dataset}
+    entry.table_path.write_text(json.dumps(data, indent=1) + "\n")
+    return entry.table_path
+
+
+def catalog_model_files() -> list[Path]:
+    return sorted(p for p in MODEL_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+def catalog_entries_from_sources() -> dict[str, ModelEntry]:
+    """Every model the catalog's Python files define (imports torch)."""
+    entries: dict[str, ModelEntry] = {}
+    for path in catalog_model_files():
+        entries.update(_entries_of(path, _load_python_file(path)))
+    return entries

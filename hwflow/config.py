@@ -1,0 +1,185 @@
+"""YAML files → validated objects (pydantic). Every error is one line naming the file,
+the key path, its line in the file and what is allowed."""
+
+from __future__ import annotations
+
+from hwflow.errors import HwflowError
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hwflow.hw.spec import Accelerator, Engine, MemoryLevel, RegisterFiles
+
+
+class ConfigError(HwflowError):
+    """A configuration file that cannot be used; the message is one line for the user."""
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
+    """Map every key path of a composed YAML document to its 1-based line."""
+    lines: dict[tuple, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = prefix + (key_node.value,)
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            path = prefix + (i,)
+            lines[path] = item.start_mark.line + 1
+            lines.update(_key_lines(item, path))
+    return lines
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
+    """Parse a YAML file; returns the data and the line of every key path."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+        lines = _key_lines(yaml.compose(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{where} not valid YAML: {problem}") from None
+    return data, lines
+
+
+def validate(path: Path, data: Any, lines: dict[tuple, int], schema: type[Model]) -> Model:
+    """Validate parsed YAML against ``schema``; the first error becomes one line."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        where = f" line {line}" if line else ""
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(schema, loc[:-1])
+            message = f"unknown key; allowed here: {', '.join(allowed)}" if allowed else "unknown key"
+        raise ConfigError(f"{path}:{where} key '{key}': {message}") from None
+
+
+def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
+    model: Any = schema
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part) if isinstance(part, str) else None
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def load_file(path: str | Path, schema: type[Model]) -> Model:
+    path = Path(path)
+    data, lines = read_yaml(path)
+    return validate(path, data, lines, schema)
+
+
+# --- accelerators ---------------------------------------------------------------------
+
+
+class ArrayConfig(Strict):
+    rows: int = Field(gt=0, description="PE rows")
+    cols: int = Field(gt=0, description="PE columns")
+
+
+class EngineConfig(Strict):
+    kind: Literal["vectorized", "bit-serial"]
+    b_max: int = Field(16, gt=0, le=32, description="widest operand a MAC unit takes")
+    lanes: int = Field(1, gt=0, description="bit-serial lanes per PE")
+
+    @model_validator(mode="after")
+    def _lanes_only_bit_serial(self) -> "EngineConfig":
+        if self.kind == "vectorized" and self.lanes != 1:
+            raise ValueError("lanes applies to bit-serial engines only; omit it for vectorized")
+        return self
+
+
+class DramConfig(Strict):
+    read_cost: float = Field(ge=0)
+    write_cost: float = Field(ge=0)
+    bandwidth_bytes_per_cycle: float | None = Field(None, gt=0, description="null: unlimited")
+
+
+class BufferConfig(Strict):
+    size_kb: float = Field(gt=0, description="global buffer size in KiB")
+    read_cost: float = Field(ge=0)
+    write_cost: float = Field(ge=0)
+
+
+class ArrayNocConfig(Strict):
+    cost: float = Field(ge=0, description="one word moved over the PE array network")
+
+
+class RfConfig(Strict):
+    filter_words: int = Field(gt=0)
+    fmap_words: int = Field(gt=0)
+    psum_words: int = Field(gt=0)
+    read_cost: float = Field(ge=0)
+    write_cost: float = Field(ge=0)
+
+
+class MemoryConfig(Strict):
+    dram: DramConfig
+    buffer: BufferConfig
+    array: ArrayNocConfig
+    rf: RfConfig
+
+
+class AcceleratorConfig(Strict):
+    name: str
+    description: str = ""
+    array: ArrayConfig
+    engine: EngineConfig
+    dataflow: Literal["rs", "os", "ws"] = "rs"
+    word_bits: int = Field(16, gt=0, le=64)
+    mac_cost: float = Field(1.0, ge=0)
+    supported_bits: list[int] = Field(min_length=1)
+    tied_bits: bool = False
+    memory: MemoryConfig
+
+    @model_validator(mode="after")
+    def _bits_in_range(self) -> "AcceleratorConfig":
+        bad = [b for b in self.supported_bits if not 1 <= b <= self.engine.b_max]
+        if bad:
+            raise ValueError(f"supported_bits {bad} outside 1..b_max={self.engine.b_max}")
+        return self
+
+    def build(self, source: str) -> Accelerator:
+        mem = self.memory
+        return Accelerator(
+            name=self.name, rows=self.array.rows, cols=self.array.cols,
+            engine=Engine(self.engine.kind, self.engine.b_max, self.engine.lanes),
+            dataflow=self.dataflow,
+            dram=MemoryLevel(mem.dram.read_cost, mem.dram.write_cost, None,
+                             mem.dram.bandwidth_bytes_per_cycle),
+            buffer=MemoryLevel(mem.buffer.read_cost, mem.buffer.write_cost,
+                               int(mem.buffer.size_kb * 1024)),
+            array_cost=mem.array.cost,
+            rf=RegisterFiles(mem.rf.filter_words, mem.rf.fmap_words, mem.rf.psum_words,
+                             mem.rf.read_cost, mem.rf.write_cost),
+            word_bits=self.word_bits, mac_cost=self.mac_cost,
+            supported_bits=tuple(sorted(set(self.supported_bits), reverse=True)),
+            tied_bits=self.tied_bits, source=source)
+
+
+def load_accelerator_file(path: str | Path) -> Accelerator:
+    return load_file(path, AcceleratorConfig).build(source=str(path))
