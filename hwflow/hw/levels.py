@@ -57,7 +57,6 @@ def layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Acc
            objective if level == "fine" else None)
     cost = _cache.get(key)
     if cost is None:
-        check_bits(accel, w_bits, a_bits, layer.name)
         cost = _cost_fn(level)(layer, w_bits, a_bits, out_bits, accel, batch, objective)
         _cache[key] = cost
     return cost
@@ -74,6 +73,8 @@ def estimate(workload: Workload, strategy: Strategy, accel: Accelerator,
         raise ValueError(f"batch must be at least 1, got {batch}")
     strategy.check_matches(workload)
     bits = strategy.layers
+    for layer_bits in bits:
+        check_bits(accel, layer_bits.w_bits, layer_bits.a_bits, layer_bits.name)
     results = []
     for i, layer in enumerate(workload.layers):
         out_bits = bits[i + 1].a_bits if i + 1 < len(bits) else accel.word_bits
