@@ -105,3 +105,17 @@ def test_fewer_bits_and_bigger_buffers_never_cost_more_traffic(layer, w, a, batc
     base = best_buffer_tiling(layer, w, a, 8, small, batch).bits
     assert best_buffer_tiling(layer, w, a, 8, large, batch).bits <= base
     assert best_buffer_tiling(layer, max(2, w // 2), max(2, a // 2), 8, small, batch).bits <= base
+
+
+@settings(max_examples=12, deadline=None)
+@given(c=st.integers(1, 4), k=st.integers(1, 4), hw=st.integers(1, 4), batch=st.integers(1, 3),
+       w=bit, a=bit, kb=st.sampled_from([0.03, 0.06, 0.12]))
+def test_three_orders_reach_the_all_orders_optimum(c, k, hw, batch, w, a, kb):
+    layer = Layer("r", "conv", c, k, hw + 2, hw + 2, hw, hw, 3, 3, 1, 0)
+    accel = make_accel(buffer_kb=kb)
+    try:
+        tiling = best_buffer_tiling(layer, w, a, 8, accel, batch)
+    except MappingError:
+        assert brute_force_min_bits(layer, w, a, 8, accel, batch) is None
+        return
+    assert tiling.bits == brute_force_min_bits(layer, w, a, 8, accel, batch)
