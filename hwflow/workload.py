@@ -16,6 +16,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from hwflow.errors import HwflowError
+
+
+class WorkloadError(HwflowError):
+    """A network hwflow cannot turn into a workload."""
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -38,7 +44,7 @@ class Layer:
 
     def __post_init__(self) -> None:
         if self.c_i % self.groups or self.c_o % self.groups:
-            raise ValueError(f"layer {self.name}: channels not divisible by groups={self.groups}")
+            raise WorkloadError(f"layer {self.name}: channels not divisible by groups={self.groups}")
 
     @property
     def c_i_per_group(self) -> int:
@@ -137,7 +143,7 @@ def extract_workload(module: Any, input_shape: tuple[int, ...], name: str) -> Wo
         for attr in ("stride", "padding", "dilation", "kernel_size"):
             value = getattr(mod, attr)
             if isinstance(value, str) or value[0] != value[1]:
-                raise ValueError(f"layer {names[mod]}: non-square {attr}={value} is not supported")
+                raise WorkloadError(f"layer {names[mod]}: non-square {attr}={value} is not supported")
         layers.append(Layer(
             name=names[mod], kind="conv", c_i=mod.in_channels, c_o=mod.out_channels,
             h_i=x.shape[-2], w_i=x.shape[-1], h_o=out.shape[-2], w_o=out.shape[-1],
@@ -166,7 +172,7 @@ def extract_workload(module: Any, input_shape: tuple[int, ...], name: str) -> Wo
     seen: set[str] = set()
     for layer in layers:
         if layer.name in seen:
-            raise ValueError(f"layer {layer.name} runs twice in one forward pass; "
+            raise WorkloadError(f"layer {layer.name} runs twice in one forward pass; "
                              "hwflow needs one module per quantizable layer")
         seen.add(layer.name)
     return Workload(name=name, layers=tuple(layers))
