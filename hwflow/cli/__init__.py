@@ -38,9 +38,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from hwflow.cli import hardware
+    from hwflow.cli import hardware, search
 
-    for module in (hardware,):
+    for module in (hardware, search):
         for command in module.COMMANDS:
             main.add_command(command)
 

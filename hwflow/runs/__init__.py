@@ -1,0 +1,1 @@
+"""Run directories: the SQLite store, checkpoints and locks, CSV reports and plots."""

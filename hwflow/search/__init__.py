@@ -1,0 +1,1 @@
+"""The search: pymoo problem, operators, SOGA, front selection, experiments, the run driver."""

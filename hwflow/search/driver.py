@@ -1,0 +1,243 @@
+"""Run a search into a run directory: set up, evolve generation by generation, report.
+
+The loop is pymoo's own (``algorithm.next()`` until its termination says stop); after each
+generation the driver stores the population, the hypervolume and the pickled algorithm
+(its random generator included) in one transaction. A resumed run unpickles that algorithm
+and goes on; the evaluations of the interrupted generation come back from run.sqlite, so
+a resumed run ends exactly where an uninterrupted one with the same seed would.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from hwflow.runs import reports
+from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore
+from hwflow.search.algorithms import make_algorithm
+from hwflow.search.costs import HardwareTable
+from hwflow.search.dispatch import AccuracyDispatch, InProcess
+from hwflow.search.experiment import Experiment
+from hwflow.search.fitness import Fitness, FitnessStats
+from hwflow.search.objectives import HARDWARE_METRICS, Scoring
+from hwflow.search.problem import BitwidthProblem
+from hwflow.search.soga import SogaScoring
+
+
+class SearchStopped(Exception):
+    """Ctrl-C (or SIGTERM) stopped the run; everything evaluated so far is stored."""
+
+    def __init__(self, out: Path, generation: int) -> None:
+        super().__init__(f"stopped after generation {generation}; everything evaluated is "
+                         f"stored in {out / STORE_NAME}")
+        self.out, self.generation = out, generation
+
+
+class Progress(Protocol):
+    def start(self, generations: int, last: GenerationRow | None, evaluations: int) -> None: ...
+
+    def evaluation(self, stats: FitnessStats) -> None: ...
+
+    def generation(self, row: GenerationRow) -> None: ...
+
+
+@dataclass
+class RunResult:
+    out: Path
+    generations: int
+    evaluations: int  # distinct evaluations stored
+    evaluated_now: int  # of which computed by this call
+    cache_hits: int
+    hypervolume: float
+    front: list[Evaluation]
+    leaders: dict[str, Evaluation]
+    files: list[Path] = field(default_factory=list)
+    best_fitness: Evaluation | None = None  # SOGA: the individual with the best Eq. 1 fitness
+
+
+def default_accuracy(exp: Experiment) -> AccuracyDispatch:
+    """The real accuracy evaluator, in this process."""
+    from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
+
+    ft = exp.config.finetune
+    return InProcess(AccuracyEvaluator(AccuracySettings(
+        model=exp.config.model, dataset=exp.dataset, epochs=exp.epochs, seed=exp.config.seed,
+        recipe=ft.recipe, data_dir=ft.data_dir, device=ft.device, cache_dir=ft.cache_dir,
+        scheme=ft.scheme)))
+
+
+def run_search(exp: Experiment, out: str | Path, resume: bool = False,
+               accuracy: AccuracyDispatch | None = None, progress: Progress | None = None,
+               plots: bool = True) -> RunResult:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        store_path = out / STORE_NAME
+        if store_path.exists() and not resume:
+            raise RunError(f"{out} already holds a run; add --resume to continue it, or "
+                           "choose another --out")
+        if resume and not store_path.exists():
+            raise RunError(f"{out}: no run to resume (no {STORE_NAME}); start one without --resume")
+        with RunStore(store_path) as store:
+            return _Session(exp, out, store, accuracy, progress).run(plots)
+
+
+def _first_difference(stored: Any, current: Any, path: str = "") -> str | None:
+    if isinstance(stored, dict) and isinstance(current, dict):
+        for key in sorted(set(stored) | set(current)):
+            found = _first_difference(stored.get(key), current.get(key), f"{path}{key}.")
+            if found:
+                return found
+        return None
+    return None if stored == current else path.rstrip(".")
+
+
+class _Session:
+    def __init__(self, exp: Experiment, out: Path, store: RunStore,
+                 accuracy: AccuracyDispatch | None, progress: Progress | None) -> None:
+        self.exp, self.out, self.store, self.progress = exp, out, store, progress
+        self.level = exp.config.level
+        self._check_settings()
+        self.workload = exp.workload()
+        self.accel = exp.accelerator()
+        self.genome = exp.genome(self.workload, self.accel)
+        self.table = HardwareTable(self.workload, self.accel, self.level, exp.config.batch,
+                                   exp.config.mapper_objective)
+        self.reference = self._reference_metrics()
+        if exp.uses_accuracy and accuracy is None:
+            accuracy = default_accuracy(exp)
+        self.accuracy = accuracy if exp.uses_accuracy else None
+        self.scoring = self._scoring()
+        self._save_meta()
+        self.fitness = Fitness(self.genome, self.table, store, self.level, self.scoring,
+                               self.accuracy, on_evaluation=progress.evaluation if progress else None)
+        self.problem = BitwidthProblem(self.fitness)
+
+    def _check_settings(self) -> None:
+        stored, current = self.store.get_meta("experiment"), self.exp.settings()
+        if stored is None:
+            self.store.set_meta("experiment", current)
+            return
+        key = _first_difference(stored, current)
+        if key is not None:
+            raise RunError(f"{self.exp.path}: key '{key}' differs from the run stored in "
+                           f"{self.out}; resume with the experiment it was started with, or "
+                           "choose another --out")
+
+    def _reference_metrics(self) -> dict[str, float]:
+        """Metrics of the uncompressed network (φ* of Eq. 1; the hypervolume's scale)."""
+        bits = 16 if 16 in self.accel.supported_bits else max(self.accel.supported_bits)
+        full = np.full((1, len(self.workload.layers)), bits)
+        return {m: float(v[0]) for m, v in self.table.totals(full, full).items()}
+
+    def _float_accuracy(self) -> float:
+        value = self.store.get_meta("float_accuracy")
+        if value is None:
+            value = float(self.accuracy.float_accuracy())
+            self.store.set_meta("float_accuracy", value)
+        return value
+
+    def _scoring(self) -> Scoring:
+        c = self.exp.config
+        if c.algorithm == "nsga2":
+            return Scoring(self.exp.objectives, self.exp.constraints)
+        metric = next(m for m in self.exp.objectives if m in HARDWARE_METRICS)
+        psi_star = self._float_accuracy() if "accuracy" in self.exp.objectives else 1.0
+        return SogaScoring(self.exp.objectives, self.exp.constraints, threshold=c.soga.threshold,
+                           psi_star=psi_star, phi_star=self.reference[metric])
+
+    def _save_meta(self) -> None:
+        c = self.exp.config
+        for key, value in {
+            "name": self.exp.name, "model": self.workload.name, "accelerator": c.accelerator,
+            "level": self.level, "batch": c.batch, "dataflow": self.accel.dataflow,
+            "mapper_objective": c.mapper_objective, "objectives": list(self.exp.objectives),
+            "constraints": [[k.metric, k.bound] for k in self.exp.constraints],
+            "layers": list(self.workload.layer_names), "reference": self.reference,
+            "algorithm": c.algorithm, "population": self.exp.population,
+            "generations": self.exp.generations,
+        }.items():
+            self.store.set_meta(key, value)
+        if self.store.get_meta("status") is None:
+            self.store.set_meta("status", "running")
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def _algorithm(self):
+        checkpoint = self.store.checkpoint(self.level)
+        if checkpoint is not None:
+            algorithm = pickle.loads(checkpoint[1])
+            algorithm.problem = self.problem
+            return algorithm
+        algorithm = make_algorithm(self.exp.config.algorithm, self.exp.population,
+                                   self.exp.config.mutation_prob)
+        algorithm.setup(self.problem, termination=("n_gen", self.exp.generations),
+                        seed=self.exp.config.seed, verbose=False)
+        return algorithm
+
+    @staticmethod
+    def _snapshot(algorithm) -> bytes:
+        problem = algorithm.problem
+        algorithm.problem = None  # live state (store, evaluator) stays out of the checkpoint
+        try:
+            return pickle.dumps(algorithm)
+        finally:
+            algorithm.problem = problem
+
+    def run(self, plots: bool) -> RunResult:
+        algorithm = self._algorithm()
+        history = self.store.generations(self.level)
+        last = history[-1] if history else None
+        done = last.generation if last else 0
+        hits_before = last.cache_hits if last else 0
+        if self.progress:
+            self.progress.start(self.exp.generations, last, self.store.count(self.level))
+        try:
+            while algorithm.has_next():
+                started = time.perf_counter()
+                algorithm.next()
+                done = algorithm.n_gen - 1  # pymoo counts the next generation already
+                self._store_generation(algorithm, done, hits_before, time.perf_counter() - started)
+        except KeyboardInterrupt:
+            raise SearchStopped(self.out, done) from None
+        self.store.set_meta("status", "finished")
+        return self._finish(plots, done)
+
+    def _store_generation(self, algorithm, generation: int, hits_before: int,
+                          seconds: float) -> None:
+        population = self.fitness.evaluate(algorithm.pop.get("X"))
+        front = reports.front_of(population, self.exp.objectives)
+        row = GenerationRow(
+            level=self.level, generation=generation,
+            hypervolume=reports.front_hypervolume(front, self.exp.objectives, self.reference),
+            front_size=len(front), evaluations=self.store.count(self.level),
+            cache_hits=hits_before + self.fitness.stats.cache_hits, seconds=seconds)
+        self.store.save_generation(row, [e.id for e in population], self._snapshot(algorithm))
+        reports.write_history(self.out, self.store)
+        if self.progress:
+            self.progress.generation(row)
+
+    def _finish(self, plots: bool, generations: int) -> RunResult:
+        run = reports.open_run(self.out)
+        files = [self.out / STORE_NAME, reports.write_pareto(run),
+                 reports.write_history(self.out, self.store), *reports.write_strategies(run)]
+        if plots:
+            from hwflow.runs.plots import write_plots
+
+            files += write_plots(run, self.store)
+        best = None
+        if isinstance(self.scoring, SogaScoring) and run.population:
+            fitness = self.scoring.fitness(self.fitness.metrics(run.population))
+            best = run.population[int(np.argmax(fitness))]
+        history = self.store.generations(self.level)
+        return RunResult(
+            out=self.out, generations=generations, evaluations=self.store.count(self.level),
+            evaluated_now=self.fitness.stats.evaluated,
+            cache_hits=history[-1].cache_hits if history else 0,
+            hypervolume=history[-1].hypervolume if history else 0.0,
+            front=run.front, leaders=run.leaders, files=files, best_fitness=best)

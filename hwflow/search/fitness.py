@@ -1,0 +1,96 @@
+"""Fitness of a batch of genomes: served from run.sqlite, or computed and stored at once.
+
+Hardware metrics come from the per-layer tables (all genomes of a batch at once, locally);
+accuracy, when the experiment needs it, from the accuracy dispatch, one result at a time as
+each finishes. Each new evaluation is committed before the next is started, so a killed
+run loses at most the one in flight, and nothing stored is ever evaluated again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwflow.runs.store import Evaluation, RunStore
+from hwflow.search.costs import HardwareTable
+from hwflow.search.dispatch import AccuracyDispatch
+from hwflow.search.genome import BitGenome, genome_key
+from hwflow.search.objectives import Scoring, one_row
+
+
+@dataclass
+class FitnessStats:
+    evaluated: int = 0  # computed by this process
+    cache_hits: int = 0  # served from run.sqlite (or an accuracy cache)
+
+
+class Fitness:
+    def __init__(self, genome: BitGenome, table: HardwareTable, store: RunStore, level: str,
+                 scoring: Scoring, accuracy: AccuracyDispatch | None = None,
+                 on_evaluation=None) -> None:
+        if scoring.uses_accuracy and accuracy is None:
+            raise ValueError("the scoring needs accuracy but no accuracy evaluator was given")
+        self.genome, self.table, self.store, self.level = genome, table, store, level
+        self.scoring, self.accuracy = scoring, accuracy
+        self.on_evaluation = on_evaluation  # called with the stats after each new evaluation
+        self.stats = FitnessStats()
+        self._known: dict[str, Evaluation] = {}
+
+    def evaluate(self, X: np.ndarray) -> list[Evaluation]:
+        """The evaluation of every row of X, in order."""
+        X = np.asarray(X, dtype=int).reshape(-1, self.genome.n_var)
+        keys = [genome_key(x) for x in X]
+        unknown = [k for k in dict.fromkeys(keys) if k not in self._known]
+        found = self.store.find(self.level, unknown)
+        self._known.update(found)
+        self.stats.cache_hits += sum(1 for k in keys if k in found)
+        todo = [k for k in unknown if k not in found]
+        if todo:
+            rows = X[[keys.index(k) for k in todo]]
+            self._compute(todo, rows)
+        return [self._known[k] for k in keys]
+
+    def _compute(self, keys: list[str], X: np.ndarray) -> None:
+        start = time.perf_counter()
+        w, a = self.genome.bits(X)
+        hw = self.table.totals(w, a)
+        hw_seconds = (time.perf_counter() - start) / len(keys)
+        rows = []
+        for j, key in enumerate(keys):
+            metrics = {m: float(v[j]) for m, v in hw.items()}
+            rows.append(dict(level=self.level, genome=key, w_bits=w[j], a_bits=a[j],
+                             metrics=metrics, wall_s=hw_seconds, status="ok"))
+        if self.accuracy is None or not self.scoring.uses_accuracy:
+            done = self.store.add_many([self._scored(r) for r in rows])
+            self._remember(done)
+            return
+        strategies = [self.genome.strategy(x) for x in X]
+        for j, result in self.accuracy.run(strategies):
+            row = rows[j]
+            row["metrics"]["accuracy"] = float(result.accuracy)
+            row["wall_s"] += float(result.seconds)
+            row["status"] = result.status
+            self.stats.cache_hits += bool(result.cached)
+            self._remember([self.store.add(**self._scored(row))])
+
+    def _scored(self, row: dict) -> dict:
+        metrics = one_row(row["metrics"])
+        row["objectives"] = {m: row["metrics"][m] for m in self.scoring.objectives}
+        G = self.scoring.G(metrics)
+        row["constraints"] = ({c.name: float(G[0, i]) for i, c in enumerate(self.scoring.constraints)}
+                              if G is not None else {})
+        return row
+
+    def _remember(self, done: list[Evaluation]) -> None:
+        for e in done:
+            self._known[e.genome] = e
+            self.stats.evaluated += 1
+            if self.on_evaluation is not None:
+                self.on_evaluation(self.stats)
+
+    def metrics(self, evaluations: list[Evaluation]) -> dict[str, np.ndarray]:
+        """Column arrays of the metrics the scoring reads."""
+        names = set(self.scoring.objectives) | {c.metric for c in self.scoring.constraints}
+        return {m: np.array([e.metrics[m] for e in evaluations], dtype=float) for m in names}

@@ -1,0 +1,73 @@
+"""Front selection (SPEC §2): the non-dominated set, its hypervolume, and the leaders.
+
+All functions take objective values in minimization form (accuracy negated), one row per
+solution, one column per objective.
+
+- hypervolume leader: normalize the front (min–max per objective), take the worst value of
+  each objective as the reference point, pick the member farthest from it (Euclidean);
+- accuracy leader: the most accurate member (without an accuracy objective: the least
+  compressed, i.e. the most bits on average);
+- compression leader: the member best on the first hardware objective.
+Ties go to the next objective in order, then to the earlier row, so picks are stable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def non_dominated(F: np.ndarray, feasible: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the non-dominated rows among the feasible ones; when none is feasible,
+    the rows of least violation are all there is (pass them as ``feasible``)."""
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    F = np.asarray(F, dtype=float)
+    idx = np.arange(len(F)) if feasible is None else np.flatnonzero(feasible)
+    if idx.size == 0:
+        return idx
+    front = NonDominatedSorting().do(F[idx], only_non_dominated_front=True)
+    return np.sort(idx[front])
+
+
+def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
+    """pymoo's hypervolume of ``points`` (already normalized) against ``ref``."""
+    from pymoo.indicators.hv import HV
+
+    points = np.asarray(points, dtype=float)
+    inside = np.all(points < ref, axis=1)
+    if not inside.any():
+        return 0.0
+    return float(HV(ref_point=np.asarray(ref, dtype=float))(points[inside]))
+
+
+def _lexi_best(columns: list[np.ndarray]) -> int:
+    """Row minimizing the first column, ties broken by the next ones, then by row."""
+    order = np.lexsort(tuple(reversed([np.asarray(c) for c in columns])))
+    return int(order[0])
+
+
+def hv_leader(F: np.ndarray) -> int:
+    F = np.asarray(F, dtype=float)
+    lo, hi = F.min(axis=0), F.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    normalized = (F - lo) / span
+    worst = normalized.max(axis=0)
+    distance = np.linalg.norm(normalized - worst, axis=1)
+    return _lexi_best([-distance] + [F[:, j] for j in range(F.shape[1])])
+
+
+def accuracy_leader(F: np.ndarray, objectives: tuple[str, ...], mean_bits: np.ndarray) -> int:
+    F = np.asarray(F, dtype=float)
+    cols = [F[:, j] for j in range(F.shape[1])]
+    if "accuracy" in objectives:
+        j = objectives.index("accuracy")
+        return _lexi_best([cols[j]] + [c for i, c in enumerate(cols) if i != j])
+    return _lexi_best([-np.asarray(mean_bits, dtype=float)] + cols)
+
+
+def compression_leader(F: np.ndarray, objectives: tuple[str, ...]) -> int:
+    F = np.asarray(F, dtype=float)
+    hardware = [j for j, m in enumerate(objectives) if m != "accuracy"]
+    first = hardware[0] if hardware else 0
+    others = [j for j in range(F.shape[1]) if j != first]
+    return _lexi_best([F[:, first]] + [F[:, j] for j in others])

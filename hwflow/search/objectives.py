@@ -1,0 +1,99 @@
+"""Metrics, objectives and constraints: from an evaluation's metrics to pymoo's F and G.
+
+Every metric is reported as measured (accuracy as a fraction, maximized; the hardware
+metrics minimized). Internally pymoo minimizes, so accuracy enters F negated. A constraint
+``<metric>_max`` (or ``accuracy_min``) becomes one inequality g ≤ 0, relative to its bound
+so that violations of different metrics are comparable in pymoo's summed violation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+METRICS: tuple[str, ...] = ("accuracy", "frac_ops", "dram_bytes", "energy", "latency_cycles",
+                            "edp", "area")
+HARDWARE_METRICS: tuple[str, ...] = METRICS[1:]
+MAXIMIZED = frozenset({"accuracy"})
+# What each hardware level cannot compute (SPEC §3: Coarse has no energy model).
+UNAVAILABLE: dict[str, frozenset[str]] = {
+    "coarse": frozenset({"energy", "edp"}), "mid": frozenset(), "fine": frozenset()}
+
+Metrics = Mapping[str, np.ndarray]
+
+
+def available(level: str) -> tuple[str, ...]:
+    return tuple(m for m in METRICS if m not in UNAVAILABLE[level])
+
+
+@dataclass(frozen=True)
+class Constraint:
+    metric: str
+    bound: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric}_{'min' if self.metric in MAXIMIZED else 'max'}"
+
+    def g(self, metrics: Metrics) -> np.ndarray:
+        value = np.asarray(metrics[self.metric], dtype=float)
+        if self.metric in MAXIMIZED:
+            return self.bound - value
+        return (value - self.bound) / abs(self.bound) if self.bound else value
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The front's objectives and the constraints; pymoo's F is the front itself."""
+
+    objectives: tuple[str, ...]
+    constraints: tuple[Constraint, ...] = ()
+
+    @property
+    def n_obj(self) -> int:
+        return len(self.objectives)
+
+    @property
+    def uses_accuracy(self) -> bool:
+        return "accuracy" in self.objectives or any(c.metric == "accuracy" for c in self.constraints)
+
+    def front_values(self, metrics: Metrics) -> np.ndarray:
+        """(n, objectives), minimization form (accuracy negated)."""
+        return np.column_stack([
+            -np.asarray(metrics[m], dtype=float) if m in MAXIMIZED
+            else np.asarray(metrics[m], dtype=float) for m in self.objectives])
+
+    def F(self, metrics: Metrics) -> np.ndarray:
+        return self.front_values(metrics)
+
+    def G(self, metrics: Metrics) -> np.ndarray | None:
+        if not self.constraints:
+            return None
+        return np.column_stack([c.g(metrics) for c in self.constraints])
+
+    def feasible(self, metrics: Metrics) -> np.ndarray:
+        G = self.G(metrics)
+        n = len(np.asarray(metrics[self.objectives[0]]))
+        return np.ones(n, dtype=bool) if G is None else np.all(G <= 0, axis=1)
+
+
+def one_row(metrics: Mapping[str, float]) -> dict[str, np.ndarray]:
+    return {k: np.asarray([v]) for k, v in metrics.items()}
+
+
+def hv_normalize(front: np.ndarray, objectives: tuple[str, ...],
+                 reference: Mapping[str, float]) -> np.ndarray:
+    """Map minimization-form objective values to fixed scales for a hypervolume that is
+    comparable across generations: accuracy as its error 1 − ψ, each hardware metric as a
+    fraction of the uncompressed network's (``reference``)."""
+    cols = []
+    for j, m in enumerate(objectives):
+        if m in MAXIMIZED:
+            cols.append(1.0 + front[:, j])  # front holds −ψ
+        else:
+            scale = reference[m] if reference[m] and math.isfinite(reference[m]) else 1.0
+            cols.append(front[:, j] / scale)
+    return np.column_stack(cols)

@@ -1,0 +1,32 @@
+"""The pymoo problem: integer genomes in, objectives F and constraints G out.
+
+Vectorized (one call per generation) so a generation's accuracy evaluations can be handed
+out together. The problem holds no state a checkpoint needs: the driver pickles the
+algorithm without it and attaches a fresh one on resume.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pymoo.core.problem import Problem
+
+from hwflow.search.fitness import Fitness
+
+
+class BitwidthProblem(Problem):
+    def __init__(self, fitness: Fitness) -> None:
+        genome, scoring = fitness.genome, fitness.scoring
+        super().__init__(n_var=genome.n_var, n_obj=scoring.n_obj,
+                         n_ieq_constr=len(scoring.constraints), xl=genome.xl, xu=genome.xu,
+                         vtype=int)
+        self.fitness = fitness
+        self.gene_locus = genome.gene_locus  # read by the operators
+
+    def _evaluate(self, X, out, *args, **kwargs):
+        evaluations = self.fitness.evaluate(np.asarray(X))
+        metrics = self.fitness.metrics(evaluations)
+        scoring = self.fitness.scoring
+        out["F"] = scoring.F(metrics)
+        G = scoring.G(metrics)
+        if G is not None:
+            out["G"] = G

@@ -1,0 +1,60 @@
+"""SOGA: the single-objective GA of HW-FlowQ (SPEC §2, Eq. 1), on stock pymoo pieces.
+
+Fitness F = (1 − (ψ* − ψ)/t) · log(φ*/φ): ψ*, φ* are the accuracy and the hardware metric
+of the uncompressed network, t the tolerated accuracy drop; a drop ≥ t makes F ≤ 0.
+Without an accuracy objective the first factor is 1 (hardware-only SOGA). pymoo's GA
+minimizes −F with binary tournaments (m tournaments per generation of m offspring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwflow.search.objectives import HARDWARE_METRICS, Metrics, Scoring
+
+
+def soga_fitness(psi: np.ndarray | float, phi: np.ndarray | float, psi_star: float,
+                 phi_star: float, threshold: float) -> np.ndarray:
+    """Eq. 1 of the paper."""
+    psi = np.asarray(psi, dtype=float)
+    phi = np.asarray(phi, dtype=float)
+    return (1.0 - (psi_star - psi) / threshold) * np.log(phi_star / phi)
+
+
+@dataclass(frozen=True)
+class SogaScoring(Scoring):
+    """pymoo sees one objective, −F; the reported front keeps ``objectives``."""
+
+    threshold: float = 0.05
+    psi_star: float = 1.0  # accuracy of the uncompressed network
+    phi_star: float = 1.0  # its hardware metric
+
+    @property
+    def metric(self) -> str:
+        return next(m for m in self.objectives if m in HARDWARE_METRICS)
+
+    @property
+    def n_obj(self) -> int:
+        return 1
+
+    def fitness(self, metrics: Metrics) -> np.ndarray:
+        phi = metrics[self.metric]
+        psi = metrics["accuracy"] if "accuracy" in self.objectives else self.psi_star
+        return soga_fitness(psi, phi, self.psi_star, self.phi_star, self.threshold)
+
+    def F(self, metrics: Metrics) -> np.ndarray:
+        return -self.fitness(metrics)[:, None]
+
+
+def soga_algorithm(pop_size: int, crossover, mutation):
+    """pymoo's GA: integer sampling, binary tournaments on (violation, fitness), elitist
+    survival of the best ``pop_size``, duplicates eliminated."""
+    from pymoo.algorithms.soo.nonconvex.ga import GA, comp_by_cv_and_fitness
+    from pymoo.operators.sampling.rnd import IntegerRandomSampling
+    from pymoo.operators.selection.tournament import TournamentSelection
+
+    return GA(pop_size=pop_size, sampling=IntegerRandomSampling(),
+              selection=TournamentSelection(func_comp=comp_by_cv_and_fitness, pressure=2),
+              crossover=crossover, mutation=mutation, eliminate_duplicates=True)
