@@ -38,9 +38,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from hwflow.cli import hardware, search
+    from hwflow.cli import hardware, search, training
 
-    for module in (hardware, search):
+    for module in (hardware, training, search):
         for command in module.COMMANDS:
             main.add_command(command)
 
