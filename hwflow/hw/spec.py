@@ -41,6 +41,9 @@ class RegisterFiles:
     psum_words: int
     read_cost: float
     write_cost: float
+    # True: one scratchpad of filter+fmap+psum words that any operand may fill (the
+    # 512 B RF of Eyeriss ISCA'16 / nn_dataflow); False: three separate RFs.
+    shared: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,12 @@
+"""Fine level of the hardware model (SPEC §3): a loop-nest mapper over spatial unrolling,
+tiling and loop orders per dataflow, with per-action energy costs.
+
+- ``mapspace``: which mappings exist per dataflow (RS, WS, OS) and engine;
+- ``kernel``: the Numba search and cost kernel;
+- ``reference``: the same cost model and mapspace in plain Python, for tests;
+- ``mapper``: ``fine_layer_cost`` and the printable mapping.
+"""
+
+from hwflow.hw.fine.mapper import fine_layer_cost
+
+__all__ = ["fine_layer_cost"]

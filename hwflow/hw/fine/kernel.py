@@ -1,0 +1,352 @@
+"""Numba kernel of the Fine mapper: one compiled entry (``search``) for every dataflow,
+engine and objective (integer codes), so a process compiles or loads it once.
+
+It walks the same mapspace as ``reference.search`` and computes the same costs with the
+same floating-point expressions, but exploits two exact equivalences instead of
+enumerating them:
+- DRAM loop orders: only the innermost multi-trip loop's class matters for cost and the
+  best order of each class is Mid's canonical one, so 3 orders stand for all 120;
+- buffer-level pass-loop orders: only the innermost multi-trip loop matters, so at most
+  3 classes stand for all 3! orders.
+Candidates are compared on (objective, tie-break) and then on their enumeration key, so
+kernel and reference pick the same mapping.
+
+Layout of the argument arrays (built by ``mapper``):
+- lay: N, G, K, C, P, Q, R, S, stride, dilation (per-group K and C)
+- cand_*: DRAM tile candidates per dimension (``mapspace.tile_candidates``)
+- reps: the three canonical DRAM orders as dimension indices (``mid.CANDIDATE_ORDERS``)
+- hw: rows, cols, word, b_max, engine, lanes, dataflow, objective, w_bits, a_bits,
+  out_bits, buffer bits, then the RF layout: ``mapspace.rf_packing`` (6 ints), filter,
+  fmap and psum words, shared (0/1)
+- cost: DRAM read/write, buffer read/write, array, RF read/write, DRAM bytes/cycle
+  (0: unlimited), MAC energy (Frac.OPs × mac_cost), MACs
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from hwflow.hw.fine.mapspace import (ceil_div, dram_classes_active, lane_at, lane_count,
+                                     pass_shape, rf_fits, spatial_count, touched,
+                                     words_per_elem)
+
+# relevance of n, g, k, c, p, q to weights, inputs, outputs (mid.RELEVANT)
+_RELEVANT = np.array([[0, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 1], [1, 1, 1, 0, 1, 1]],
+                     dtype=np.int64)
+
+# best_i layout
+BI_TILE, BI_DRAM, BI_VARIANT, BI_LANE_LOOP, BI_LANES, BI_RF, BI_GLB, BI_FOUND = 0, 6, 7, 8, 9, 10, 13, 14
+BI_SIZE = 15
+# best_f layout
+(BF_ENERGY, BF_DRAM, BF_SRAM, BF_ARRAY, BF_RF, BF_MAC, BF_LATENCY, BF_COMPUTE, BF_DRAM_CYCLES,
+ BF_DRAM_READ, BF_DRAM_WRITE, BF_BUF_READS, BF_BUF_WRITES, BF_ARRAY_WORDS, BF_RF_ACCESSES) = range(15)
+BF_SIZE = 15
+# stats layout: mapspace size, cost evaluations, tiles fitting the buffer, RF-feasible inner mappings
+ST_MAPSPACE, ST_EVALUATED, ST_TILES, ST_INNER = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _touched_int(n, k, stride, dilation):
+    span = (k - 1) * dilation + 1
+    if span >= stride:
+        return (n - 1) * stride + span
+    return n * span
+
+
+@njit(cache=True)
+def _packed(count, bits, word):
+    if bits > word:
+        return count * ((bits + word - 1) // word)
+    per = word // bits
+    return (count + per - 1) // per
+
+
+@njit(cache=True)
+def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, counts):
+    """Mid's ``traffic_bits`` for one tile (n, g, k, c, p, q) and one DRAM order
+    (dimension indices, outermost first): (read bits, write bits, output refetch); fills
+    ``counts`` with the tiles of weights, inputs and outputs moved (``mid.fetch_counts``)."""
+    trips = np.empty(6, dtype=np.int64)
+    for d in range(6):
+        trips[d] = ceil_div(lay[d], tile[d])
+    for op in range(3):
+        counts[op] = 1
+    for op in range(3):
+        cum = 1
+        for j in range(6):
+            d = order[j]
+            cum *= trips[d]
+            if _RELEVANT[op, d] == 1 and trips[d] > 1:
+                counts[op] = cum
+    n, g, k, c, p, q = tile[0], tile[1], tile[2], tile[3], tile[4], tile[5]
+    w_el = g * k * c * lay[6] * lay[7]
+    i_el = n * g * c * _touched_int(p, lay[6], lay[8], lay[9]) * _touched_int(q, lay[7], lay[8], lay[9])
+    o_el = n * g * k * p * q
+    out_tiles = trips[0] * trips[1] * trips[2] * trips[4] * trips[5]
+    refetch = counts[2] // out_tiles
+    psum_words = _packed(o_el, psum_bits, word)
+    reads = (counts[0] * _packed(w_el, w_bits, word) + counts[1] * _packed(i_el, a_bits, word)
+             + out_tiles * (refetch - 1) * psum_words)
+    writes = out_tiles * (_packed(o_el, out_bits, word) + (refetch - 1) * psum_words)
+    return reads * word, writes * word, refetch
+
+
+@njit(cache=True)
+def _divisors_into(n, out):
+    count = 0
+    for d in range(1, n + 1):
+        if n % d == 0:
+            out[count] = d
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def search(lay, cand_n, cand_g, cand_k, cand_c, cand_p, cand_q, reps, hw, cost):
+    """Best mapping of one layer; returns (best_i, best_f, stats), see module doc."""
+    big_n, big_g, big_k, big_c, big_p, big_q = lay[0], lay[1], lay[2], lay[3], lay[4], lay[5]
+    r, s, stride, dil = lay[6], lay[7], lay[8], lay[9]
+    rows, cols, word, b_max, engine, lanes = hw[0], hw[1], hw[2], hw[3], hw[4], hw[5]
+    df, obj, w_bits, a_bits, out_bits, buffer_bits = hw[6], hw[7], hw[8], hw[9], hw[10], hw[11]
+    per_f, each_f, per_i, each_i, per_p, each_p = hw[12], hw[13], hw[14], hw[15], hw[16], hw[17]
+    words_f, words_i, words_p, shared = hw[18], hw[19], hw[20], hw[21] == 1
+    dram_r, dram_w, buf_r, buf_w, arr_cost = cost[0], cost[1], cost[2], cost[3], cost[4]
+    rf_r, rf_w, bandwidth, e_mac, macs = cost[5], cost[6], cost[7], cost[8], cost[9]
+
+    vectorized = engine == 0
+    u_max = max(1, b_max // max(w_bits, a_bits)) if vectorized else lanes
+    cyc = 1 if vectorized else w_bits * a_bits
+    wpe_w = words_per_elem(w_bits, word)
+    wpe_a = words_per_elem(a_bits, word)
+    wpe_out = words_per_elem(out_bits, word)
+    ps = words_per_elem(b_max, word)
+    pack_w = float(max(1, word // w_bits))
+    pack_a = float(max(1, word // a_bits))
+    outs = float(big_n * big_g * big_k * big_p * big_q)
+    counts = np.empty(3, dtype=np.int64)
+
+    best_i = np.zeros(BI_SIZE, dtype=np.int64)
+    best_f = np.zeros(BF_SIZE, dtype=np.float64)
+    stats = np.zeros(4, dtype=np.int64)
+    best1, best2 = np.inf, np.inf
+    tile = np.empty(6, dtype=np.int64)
+    e_dram = np.zeros(3)
+    t_dram = np.zeros(3)
+    d_reads = np.zeros(3, dtype=np.int64)
+    d_writes = np.zeros(3, dtype=np.int64)
+    d_count = np.zeros((3, 3), dtype=np.int64)  # per class: weight, input tiles, output refetch
+    max_l = max(big_c, big_k, big_n * big_p * big_q) + 1
+    div_i = np.empty(max_l, dtype=np.int64)
+    div_o = np.empty(max_l, dtype=np.int64)
+    div_b = np.empty(max_l, dtype=np.int64)
+    extents = np.empty(3, dtype=np.int64)
+    spatial = np.empty(3, dtype=np.int64)
+
+    tile_index = -1
+    for jn in range(cand_n.size):
+        for jg in range(cand_g.size):
+            for jk in range(cand_k.size):
+                for jc in range(cand_c.size):
+                    for jp in range(cand_p.size):
+                        for jq in range(cand_q.size):
+                            tile_index += 1
+                            n, g, k, c = cand_n[jn], cand_g[jg], cand_k[jk], cand_c[jc]
+                            p, q = cand_p[jp], cand_q[jq]
+                            w_el = g * k * c * r * s
+                            i_el = (n * g * c * _touched_int(p, r, stride, dil)
+                                    * _touched_int(q, s, stride, dil))
+                            o_el = n * g * k * p * q
+                            foot = (_packed(w_el, w_bits, word) + _packed(i_el, a_bits, word)
+                                    + _packed(o_el, b_max, word)) * word
+                            if foot > buffer_bits:
+                                continue
+                            stats[ST_TILES] += 1
+                            tile[0], tile[1], tile[2], tile[3], tile[4], tile[5] = n, g, k, c, p, q
+                            tr_n = ceil_div(big_n, n)
+                            tr_k = ceil_div(big_k, k)
+                            tr_c = ceil_div(big_c, c)
+                            tr_p = ceil_div(big_p, p)
+                            tr_q = ceil_div(big_q, q)
+                            tiles = tr_n * (big_g // g) * tr_k * tr_c * tr_p * tr_q * g
+                            act_w, act_i, act_o = dram_classes_active(tr_n, tr_k, tr_c, tr_p, tr_q)
+                            for d in range(3):
+                                if (d == 0 and act_w) or (d == 1 and act_i) or (d == 2 and act_o):
+                                    rb, wb, refetch = dram_traffic(lay, tile, reps[d], w_bits,
+                                                                   a_bits, out_bits, b_max, word,
+                                                                   counts)
+                                    d_reads[d] = rb
+                                    d_writes[d] = wb
+                                    d_count[d, 0] = counts[0]
+                                    d_count[d, 1] = counts[1]
+                                    d_count[d, 2] = refetch
+                                    e_dram[d] = rb / word * dram_r + wb / word * dram_w
+                                    if bandwidth > 0:
+                                        t_dram[d] = float(np.ceil((rb + wb) / 8 / bandwidth))
+                                    else:
+                                        t_dram[d] = 0.0
+                            pa = big_p / tr_p
+                            qa = big_q / tr_q
+                            for variant in range(spatial_count(df, r, p, rows, cols)):
+                                (x_i, x_o, x_b, time, fold_h, fold_a, fold_b, unit_f, unit_i,
+                                 unit_o) = pass_shape(df, variant, n, k, c, p, q, r, s, rows, cols)
+                                # once-through amounts, as reference._amounts
+                                wg = float(c * k * r * s)
+                                if df == 0:
+                                    ea = pa / fold_a
+                                    rows_f = touched(ea, r, stride, dil)
+                                    cols_f = touched(qa, s, stride, dil)
+                                    ig = float(c * n * fold_a) * rows_f * cols_f * fold_h
+                                    wa = wg * ea
+                                    ia = float(c * n * fold_a * r) * ea * cols_f
+                                    hops = r
+                                elif df == 1:
+                                    rows_f = touched(pa, r, stride, dil)
+                                    cols_f = touched(qa, s, stride, dil)
+                                    ig = float(c * n) * rows_f * cols_f
+                                    wa = wg
+                                    ia = float(c * n * r) * pa * cols_f
+                                    hops = x_i
+                                else:
+                                    pe = pa / fold_a
+                                    qe = qa / fold_b
+                                    ig = (float(c * n * fold_a * fold_b) * touched(pe, r, stride, dil)
+                                          * touched(qe, s, stride, dil))
+                                    wa = wg
+                                    ia = float(c * n * r * s) * pa * qa
+                                    hops = 1
+                                extents[0], extents[1], extents[2] = c, k, x_b
+                                spatial[0], spatial[1], spatial[2] = x_i, x_o, 1
+                                for v in range(-1, 3):
+                                    n_opts = 1 if v < 0 else lane_count(extents[v], spatial[v], u_max)
+                                    for jl in range(n_opts):
+                                        u = 1 if v < 0 else lane_at(extents[v], spatial[v], u_max, jl)
+                                        l_i = ceil_div(c, x_i * (u if v == 0 else 1))
+                                        l_o = ceil_div(k, x_o * (u if v == 1 else 1))
+                                        l_b = ceil_div(x_b, u if v == 2 else 1)
+                                        nf = unit_f * (u if v == 0 or v == 1 else 1)
+                                        ni = unit_i * (u if v == 0 or v == 2 else 1)
+                                        no = unit_o * (u if v == 1 or v == 2 else 1)
+                                        if not rf_fits(nf, ni, no, per_f, each_f, per_i, each_i,
+                                                       per_p, each_p, words_f, words_i, words_p,
+                                                       shared):
+                                            continue
+                                        # RF accesses per MAC, as reference._rf_rates
+                                        if v < 0:
+                                            rw, ri, ro = 1.0, 1.0, 1.0
+                                        else:
+                                            l_v = l_i if v == 0 else (l_o if v == 1 else l_b)
+                                            ueff = min(max(extents[v] / float(spatial[v] * l_v), 1.0),
+                                                       float(u))
+                                            if vectorized:
+                                                rw = 1.0 / ueff
+                                                ri = 1.0 / ueff
+                                            else:
+                                                rw = 1.0 / ueff if v == 2 else 1.0 / min(ueff, pack_w)
+                                                ri = 1.0 / ueff if v == 1 else 1.0 / min(ueff, pack_a)
+                                            ro = 1.0 / ueff if v == 0 else 1.0
+                                        e_rf = macs * (rw * rf_r + ri * rf_r + ro * (rf_r + rf_w))
+                                        compute = float(tiles * (l_i * l_o * l_b) * (time * cyc))
+                                        nd_i = _divisors_into(l_i, div_i)
+                                        nd_o = _divisors_into(l_o, div_o)
+                                        nd_b = _divisors_into(l_b, div_b)
+                                        for ji in range(nd_i):
+                                            i2 = div_i[ji]
+                                            # needs grow with each factor: stop at the first misfit
+                                            if not rf_fits(i2 * nf, i2 * ni, no, per_f, each_f,
+                                                           per_i, each_i, per_p, each_p, words_f,
+                                                           words_i, words_p, shared):
+                                                break
+                                            for jo in range(nd_o):
+                                                o2 = div_o[jo]
+                                                if not rf_fits(i2 * o2 * nf, i2 * ni, o2 * no, per_f,
+                                                               each_f, per_i, each_i, per_p, each_p,
+                                                               words_f, words_i, words_p, shared):
+                                                    break
+                                                for jb in range(nd_b):
+                                                    b2 = div_b[jb]
+                                                    if not rf_fits(i2 * o2 * nf, i2 * b2 * ni,
+                                                                   o2 * b2 * no, per_f, each_f,
+                                                                   per_i, each_i, per_p, each_p,
+                                                                   words_f, words_i, words_p,
+                                                                   shared):
+                                                        break
+                                                    stats[ST_INNER] += 1
+                                                    stats[ST_MAPSPACE] += 720
+                                                    t1i = l_i // i2
+                                                    t1o = l_o // o2
+                                                    t1b = l_b // b2
+                                                    trivial = t1i == 1 and t1o == 1 and t1b == 1
+                                                    for z in range(-1, 3):
+                                                        if z < 0 and not trivial:
+                                                            continue
+                                                        if z >= 0 and (trivial or (z == 0 and t1i == 1)
+                                                                       or (z == 1 and t1o == 1)
+                                                                       or (z == 2 and t1b == 1)):
+                                                            continue
+                                                        fw = 1 if z == 2 else t1b
+                                                        fi = 1 if z == 1 else t1o
+                                                        fo = 1 if z == 0 else t1i
+                                                        # as reference._inner_part / _onchip
+                                                        keep_w = (g == 1 and fold_h == 1 and t1i == 1
+                                                                  and t1o == 1)
+                                                        keep_i = (g == 1 and fold_h == 1 and t1i == 1
+                                                                  and t1b == 1)
+                                                        keep_o = g == 1 and t1o == 1 and t1b == 1
+                                                        for d in range(3):
+                                                            if not ((d == 0 and act_w) or (d == 1 and act_i)
+                                                                    or (d == 2 and act_o)):
+                                                                continue
+                                                            stats[ST_EVALUATED] += 1
+                                                            m_w = d_count[d, 0] if keep_w else tiles * fw
+                                                            m_i = d_count[d, 1] if keep_i else tiles * fi
+                                                            passes = fold_h * (d_count[d, 2] if keep_o
+                                                                               else tr_c * fo)
+                                                            glb_r = (wg * m_w * wpe_w + ig * m_i * wpe_a
+                                                                     + (passes - 1) * outs * ps)
+                                                            glb_w = outs * (wpe_out + (passes - 1) * ps)
+                                                            arr = (wa * m_w * wpe_w + ia * m_i * wpe_a
+                                                                   + (passes * hops + (passes - 1)) * outs * ps)
+                                                            e_sram = glb_r * buf_r + glb_w * buf_w
+                                                            e_array = arr * arr_cost
+                                                            energy = e_dram[d] + e_sram + e_array + e_rf + e_mac
+                                                            latency = max(compute, t_dram[d])
+                                                            if obj == 0:
+                                                                s1, s2 = energy, latency
+                                                            elif obj == 1:
+                                                                s1, s2 = latency, energy
+                                                            else:
+                                                                s1, s2 = energy * latency, energy
+                                                            if s1 < best1 or (s1 == best1 and s2 < best2):
+                                                                best1, best2 = s1, s2
+                                                                best_i[0] = jn
+                                                                best_i[1] = jg
+                                                                best_i[2] = jk
+                                                                best_i[3] = jc
+                                                                best_i[4] = jp
+                                                                best_i[5] = jq
+                                                                best_i[BI_DRAM] = d
+                                                                best_i[BI_VARIANT] = variant
+                                                                best_i[BI_LANE_LOOP] = v
+                                                                best_i[BI_LANES] = u
+                                                                best_i[BI_RF] = i2
+                                                                best_i[BI_RF + 1] = o2
+                                                                best_i[BI_RF + 2] = b2
+                                                                best_i[BI_GLB] = z
+                                                                best_i[BI_FOUND] = 1
+                                                                best_f[BF_ENERGY] = energy
+                                                                best_f[BF_DRAM] = e_dram[d]
+                                                                best_f[BF_SRAM] = e_sram
+                                                                best_f[BF_ARRAY] = e_array
+                                                                best_f[BF_RF] = e_rf
+                                                                best_f[BF_MAC] = e_mac
+                                                                best_f[BF_LATENCY] = latency
+                                                                best_f[BF_COMPUTE] = compute
+                                                                best_f[BF_DRAM_CYCLES] = t_dram[d]
+                                                                best_f[BF_DRAM_READ] = d_reads[d]
+                                                                best_f[BF_DRAM_WRITE] = d_writes[d]
+                                                                best_f[BF_BUF_READS] = glb_r
+                                                                best_f[BF_BUF_WRITES] = glb_w
+                                                                best_f[BF_ARRAY_WORDS] = arr
+                                                                best_f[BF_RF_ACCESSES] = macs * (rw + ri + 2.0 * ro)
+    return best_i, best_f, stats

@@ -1,0 +1,287 @@
+"""What mappings exist at the Fine level, per dataflow (Timeloop's "mapspace").
+
+A Fine mapping of one layer has four parts, outermost first:
+
+1. **DRAM ↔ buffer.** One of Mid's buffer tilings: tile sizes of n, g, k, c, p, q from
+   ``mid.tile_sizes`` that fit ``mid.footprint_bits``, and one of Mid's DRAM loop orders
+   (all 120 orders with g outermost; only three of them can be optimal, see
+   ``DRAM_CLASSES``). Traffic is Mid's refetch rule, so Fine can never beat Mid.
+   Every dataflow streams whole output rows (the q tile is Q). Row stationary also keeps
+   at least one "fold piece" of ceil(P/fold) output rows per tile, where fold is how often
+   the ofmap height is folded over the array width (nn_dataflow's processing pass).
+2. **Spatial.** How one buffer tile is laid onto the rows × cols PE array (RS: logical PE
+   set R × E with fold/replicate; WS: C × K; OS: P × Q replicated over K). This yields a
+   *processing pass* and three loops over passes: i (input channels), o (output
+   channels) and b (batch × spatial folds), with trip counts L_i, L_o, L_b.
+3. **Lanes.** A vectorized PE acts as V virtual PEs, a bit-serial PE has ``lanes`` lanes:
+   one of the pass loops i, o, b is unrolled u-fold inside the PE (u ≤ V or lanes).
+4. **RF and buffer loops.** RF interleave factors (i2, o2, b2), each dividing its loop
+   count, say how many passes' data each PE keeps in its RF (channels interleaved in the
+   RF); the remaining factors L/t2 run at the buffer level in one of 3! orders, of which
+   only the innermost multi-trip loop matters (``glb_class``).
+
+The helpers here are plain Python on ints (``register_jitable``): the reference mapper
+calls them as they are and the Numba kernel compiles the very same code inline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from numba.extending import register_jitable
+
+from hwflow.hw.mid import DIMS, tile_sizes
+from hwflow.workload import Layer
+
+DATAFLOW_CODES: dict[str, int] = {"rs": 0, "ws": 1, "os": 2}
+ENGINE_CODES: dict[str, int] = {"vectorized": 0, "bit-serial": 1}
+OBJECTIVE_CODES: dict[str, int] = {"energy": 0, "latency": 1, "edp": 2}
+
+PASS_LOOPS: tuple[str, ...] = ("i", "o", "b")  # input channels, output channels, batch×folds
+# The one pass loop each operand does not depend on (its reuse loop).
+IRRELEVANT_PASS_LOOP: dict[str, str] = {"w": "b", "i": "o", "o": "i"}
+
+# DRAM loop-order classes, named by the operand the innermost multi-trip DRAM loop lets
+# stay in the buffer; their representatives are mid.CANDIDATE_ORDERS in this order.
+DRAM_CLASSES: tuple[str, ...] = ("w", "i", "o")
+
+
+def dram_class(order: tuple[str, ...], trips: dict[str, int]) -> int:
+    """Class of a DRAM loop order: which operand its innermost multi-trip loop reuses.
+
+    n, p, q are irrelevant to weights (class 0), k to inputs (1), c to outputs (2); g is
+    relevant to all. With no multi-trip loop besides g every order is alike (class 0).
+    """
+    for d in reversed(order):
+        if d != "g" and trips[d] > 1:
+            return 1 if d == "k" else 2 if d == "c" else 0
+    return 0
+
+
+@register_jitable
+def dram_classes_active(trips_n: int, trips_k: int, trips_c: int, trips_p: int,
+                        trips_q: int) -> tuple[bool, bool, bool]:
+    """Which DRAM classes some order of this tiling belongs to."""
+    w = trips_n > 1 or trips_p > 1 or trips_q > 1
+    i = trips_k > 1
+    o = trips_c > 1
+    if not (w or i or o):
+        w = True
+    return w, i, o
+
+
+def glb_class(order: tuple[int, ...], t1: tuple[int, int, int]) -> int:
+    """Class of a buffer-level order of the pass loops (0=i, 1=o, 2=b, outermost first):
+    its innermost loop with more than one trip, or -1 when every loop has one trip."""
+    for loop in reversed(order):
+        if t1[loop] > 1:
+            return loop
+    return -1
+
+
+@register_jitable
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@register_jitable
+def balanced(extent: int, cap: int) -> int:
+    """Spatial factor ≤ cap that covers ``extent`` in the fewest folds, evenly."""
+    return ceil_div(extent, ceil_div(extent, cap))
+
+
+@register_jitable
+def divisor_count(n: int) -> int:
+    count = 0
+    for d in range(1, n + 1):
+        if n % d == 0:
+            count += 1
+    return count
+
+
+@register_jitable
+def divisor_at(n: int, index: int) -> int:
+    """The index-th divisor of n in ascending order."""
+    seen = 0
+    for d in range(1, n + 1):
+        if n % d == 0:
+            if seen == index:
+                return d
+            seen += 1
+    return n
+
+
+@register_jitable
+def rs_fold(r: int, e: int, rows: int, cols: int) -> tuple[int, int, int, int]:
+    """Row stationary: fold or replicate the logical PE set r × e (filter rows × ofmap
+    rows) onto rows × cols PEs, as Eyeriss (JSSC'17 §IV.A) and nn_dataflow's
+    MapStrategyEyeriss do. Returns (fold_h, fold_w, repl_h, repl_w); spare row
+    replication first absorbs width folds (a folded ofmap row set laid out in two bands).
+    """
+    fold_h, repl_h, fold_w, repl_w = 1, 1, 1, 1
+    if r > rows:
+        fold_h = ceil_div(r, rows)
+    else:
+        repl_h = rows // r
+    if e > cols:
+        fold_w = ceil_div(e, cols)
+    else:
+        repl_w = cols // e
+    w2h = min(repl_h, fold_w)
+    return fold_h, ceil_div(fold_w, w2h), repl_h // w2h, repl_w
+
+
+@register_jitable
+def rs_min_rows(r: int, p: int, rows: int, cols: int) -> int:
+    """Smallest p tile row stationary accepts: one fold piece of the whole ofmap height."""
+    fold_w = rs_fold(r, p, rows, cols)[1]
+    return ceil_div(p, fold_w)
+
+
+@register_jitable
+def spatial_count(dataflow: int, r: int, pt: int, rows: int, cols: int) -> int:
+    """How many spatial variants a buffer tile has: RS splits its row replication between
+    input and output channels (each divisor of repl_h); WS and OS may lay their two
+    unrolled dimensions either way round on a non-square array."""
+    if dataflow == 0:
+        return divisor_count(rs_fold(r, pt, rows, cols)[2])
+    return 1 if rows == cols else 2
+
+
+@register_jitable
+def pass_shape(dataflow: int, variant: int, n: int, k: int, c: int, pt: int, qt: int,
+               r: int, s: int, rows: int, cols: int
+               ) -> tuple[int, int, int, int, int, int, int, int, int, int]:
+    """The processing pass of one group of a buffer tile under one spatial variant.
+
+    Returns (X_i, X_o, x_b, time, fold_h, fold_a, fold_b, unit_f, unit_i, unit_o):
+    - X_i, X_o: input / output channels one pass covers across the array; x_b: extent of
+      the b loop (batch × spatial folds); the i and o extents are c and k;
+    - time: cycles of one pass at one MAC per PE-lane per cycle;
+    - fold_h: RS filter-row folds (outputs pass through the buffer once per fold);
+    - fold_a, fold_b: the spatial folds of the map (RS: ofmap-row folds and 1; OS: p and q
+      folds; WS: 1, 1);
+    - unit_f, unit_i, unit_o: RF elements one pass needs per PE (filter, fmap, psum).
+    """
+    if dataflow == 0:  # row stationary
+        fold_h, fold_w, repl_h, repl_w = rs_fold(r, pt, rows, cols)
+        ifms = divisor_at(repl_h, variant)
+        ofms = (repl_h // ifms) * repl_w
+        return (ifms, ofms, n * fold_w, fold_h * s * qt, fold_h, fold_w, 1, s, s, 1)
+    if dataflow == 1:  # weight stationary: C_i down the rows, C_o across the columns
+        c_cap, k_cap = (rows, cols) if variant == 0 else (cols, rows)
+        a_i = balanced(c, c_cap)
+        a_o = balanced(k, k_cap)
+        return (a_i, a_o, n, r * s * pt * qt, 1, 1, 1, r * s, s, 1)
+    # output stationary: H_o down the rows, W_o across the columns, replicated over C_o
+    p_cap, q_cap = (rows, cols) if variant == 0 else (cols, rows)
+    a_p = balanced(pt, p_cap)
+    a_q = balanced(qt, q_cap)
+    fold_p = ceil_div(pt, a_p)
+    fold_q = ceil_div(qt, a_q)
+    a_k = balanced(k, (p_cap // a_p) * (q_cap // a_q))
+    return (1, a_k, n * fold_p * fold_q, r * s, 1, fold_p, fold_q, r * s, s, 1)
+
+
+@register_jitable
+def lane_count(extent: int, spatial: int, u_max: int) -> int:
+    """Lane factors worth trying on one pass loop: for every distinct trip count the
+    loop can reach with u ≤ u_max lanes, the smallest u reaching it (u = 1 excluded:
+    that is the no-lane mapping). More lanes at the same trip count only cost RF."""
+    count = 0
+    prev = ceil_div(extent, spatial)
+    for u in range(2, u_max + 1):
+        trips = ceil_div(extent, spatial * u)
+        if trips < prev:
+            count += 1
+            prev = trips
+    return count
+
+
+@register_jitable
+def lane_at(extent: int, spatial: int, u_max: int, index: int) -> int:
+    seen = 0
+    prev = ceil_div(extent, spatial)
+    for u in range(2, u_max + 1):
+        trips = ceil_div(extent, spatial * u)
+        if trips < prev:
+            if seen == index:
+                return u
+            seen += 1
+            prev = trips
+    return 1
+
+
+def rf_packing(engine: int, w_bits: int, a_bits: int, b_max: int,
+               word_bits: int) -> tuple[int, int, int, int, int, int]:
+    """How filter, fmap and psum values sit in RF words, as (per, each) pairs: ``per``
+    values share ``each`` words. A vectorized engine keeps its operands packed V to a word
+    (SPEC §3: a packed operand takes 1/V of a word); a bit-serial one packs them
+    word-aligned at their own width; partial sums take b_max bits each."""
+    def one(bits: int) -> tuple[int, int]:
+        return (word_bits // bits, 1) if bits <= word_bits else (1, ceil_div(bits, word_bits))
+
+    if engine == ENGINE_CODES["vectorized"]:
+        v = max(1, b_max // max(w_bits, a_bits))
+        f, i = (v, 1), (v, 1)
+    else:
+        f, i = one(w_bits), one(a_bits)
+    return (*f, *i, *one(b_max))
+
+
+@register_jitable
+def rf_fits(n_f: int, n_i: int, n_o: int, per_f: int, each_f: int, per_i: int, each_i: int,
+            per_p: int, each_p: int, words_f: int, words_i: int, words_p: int,
+            shared: bool) -> bool:
+    """Whether n_f filter, n_i fmap and n_o psum values fit the RFs of one PE."""
+    need_f = ceil_div(n_f, per_f) * each_f
+    need_i = ceil_div(n_i, per_i) * each_i
+    need_p = ceil_div(n_o, per_p) * each_p
+    if shared:
+        return need_f + need_i + need_p <= words_f + words_i + words_p
+    return need_f <= words_f and need_i <= words_i and need_p <= words_p
+
+
+@register_jitable
+def words_per_elem(bits: int, word_bits: int) -> float:
+    """Words one element of ``bits`` takes when packed word-aligned (on average)."""
+    if bits > word_bits:
+        return float(ceil_div(bits, word_bits))
+    return 1.0 / (word_bits // bits)
+
+
+@register_jitable
+def touched(extent: float, k: int, stride: int, dilation: int) -> float:
+    """Input rows (or columns) that ``extent`` consecutive outputs read; the same rule as
+    ``Layer.input_rows``, for an average (fractional) extent."""
+    span = (k - 1) * dilation + 1
+    if span >= stride:
+        return (extent - 1.0) * stride + span
+    return extent * span
+
+
+def tile_candidates(layer: Layer, batch: int, dataflow: str, rows: int,
+                    cols: int) -> dict[str, list[int]]:
+    """DRAM-level tile sizes per dimension (Mid's candidates, restricted per dataflow)."""
+    sizes = {"n": batch, "g": layer.groups, "k": layer.c_o_per_group,
+             "c": layer.c_i_per_group, "p": layer.h_o, "q": layer.w_o}
+    cands = {d: tile_sizes(d, sizes[d]) for d in DIMS}
+    cands["q"] = [layer.w_o]  # whole output rows stream through the array
+    if dataflow == "rs":
+        least = rs_min_rows(layer.k_h, layer.h_o, rows, cols)
+        cands["p"] = [p for p in cands["p"] if p >= least]
+    return cands
+
+
+@dataclass(frozen=True)
+class FineMapping:
+    """One point of the mapspace (the four parts of the module doc)."""
+
+    dataflow: str
+    tile: tuple[int, int, int, int, int, int]  # n, g, k, c, p, q per buffer tile
+    dram_class: int  # index into DRAM_CLASSES (= mid.CANDIDATE_ORDERS)
+    variant: int  # spatial variant, see spatial_count
+    lane_loop: int  # pass loop unrolled over lanes (index into PASS_LOOPS), -1: none
+    lanes: int  # u, 1 when lane_loop is -1
+    rf: tuple[int, int, int]  # RF interleave factors i2, o2, b2
+    glb_inner: int  # innermost multi-trip buffer-level pass loop, -1: none
