@@ -7,6 +7,8 @@ MACs per instruction. Bit-serial (Loom-like): one MAC takes b_W·b_A cycles on a
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from hwflow.hw.spec import Engine
 
 
@@ -31,11 +33,12 @@ def frac_ops(macs: float, engine: Engine, w_bits: int, a_bits: int) -> float:
     return macs / speedup(engine, w_bits, a_bits)
 
 
-def macs_per_pe_cycle(engine: Engine, w_bits: int, a_bits: int) -> float:
-    """Peak MACs one PE finishes per cycle at these bitwidths."""
+def macs_per_pe_cycle(engine: Engine, w_bits: int, a_bits: int) -> Fraction:
+    """Peak MACs one PE finishes per cycle at these bitwidths, exact (a float 4/49 makes
+    ceil(32 / (8·4/49)) come out 50 instead of 49)."""
     if engine.kind == "vectorized":
-        return float(v_speedup(w_bits, a_bits, engine.b_max))
-    return engine.lanes / (w_bits * a_bits)
+        return Fraction(v_speedup(w_bits, a_bits, engine.b_max))
+    return Fraction(engine.lanes, w_bits * a_bits)
 
 
 def elems_per_word(bits: int, word_bits: int) -> int:
