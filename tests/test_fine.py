@@ -3,7 +3,6 @@ the level-ordering and monotonicity properties, and one-line errors."""
 
 from __future__ import annotations
 
-import itertools
 import random
 
 import numpy as np
@@ -14,7 +13,8 @@ from hwflow.hw.coarse import coarse_layer_cost
 from hwflow.hw.fine import fine_layer_cost, kernel as K, reference
 from hwflow.hw.fine.mapper import search_layer
 from hwflow.hw.fine.mapspace import FineMapping, lane_at, lane_count, rs_fold
-from hwflow.hw.mid import CANDIDATE_ORDERS, DIMS, MappingError, dims_of, mid_layer_cost, tile_sizes, traffic_bits
+from hwflow.hw.mid import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, mid_layer_cost,
+                           tile_sizes, traffic_bits)
 from hwflow.workload import Layer
 from tests.conftest import make_accel, replace
 
@@ -212,7 +212,8 @@ def test_depthwise_and_grouped_layers_map(df):
 def test_rf_too_small_names_layer_and_rf():
     accel = make_accel(rows=16, cols=16, buffer_kb=128, rf=(8, 12, 16))
     layer = Layer("conv1", "conv", 3, 96, 227, 227, 55, 55, 11, 11, 4, 0)
-    with pytest.raises(MappingError, match=r"^layer conv1: the filter RF is too small \(8 words\)"):
+    with pytest.raises(MappingError,
+                       match=r"^layer conv1: the filter RF is too small \(8 words\)"):
         fine_layer_cost(layer, 16, 16, 16, accel)
     with pytest.raises(MappingError, match=r"^layer conv1: the shared RF is too small"):
         fine_layer_cost(layer, 16, 16, 16, shared_rf(make_accel(rf=(4, 2, 1))))
@@ -221,7 +222,8 @@ def test_rf_too_small_names_layer_and_rf():
 def test_buffer_too_small_names_layer_and_buffer():
     accel = make_accel(buffer_kb=0.0625)  # 64 bytes
     layer = Layer("big", "conv", 8, 8, 64, 64, 64, 64, 3, 3, 1, 1)
-    with pytest.raises(MappingError, match=r"^layer big: the global buffer is too small \(64 bytes\)"):
+    with pytest.raises(MappingError,
+                       match=r"^layer big: the global buffer is too small \(64 bytes\)"):
         fine_layer_cost(layer, 16, 16, 16, accel)
 
 

@@ -24,25 +24,35 @@ Layout of the argument arrays (built by ``mapper``):
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 from numba import njit
 
+from hwflow.hw.fine import mapspace
 from hwflow.hw.fine.mapspace import (ceil_div, dram_classes_active, lane_at, lane_count,
                                      pass_shape, rf_fits, spatial_count, touched,
                                      words_per_elem)
+
+# Numba keys its on-disk cache on this file only, not on the mapspace helpers it
+# inlines; ``search`` closes over their source digest so editing them recompiles it.
+_MAPSPACE_DIGEST = hashlib.sha256(Path(mapspace.__file__).read_bytes()).hexdigest()
 
 # relevance of n, g, k, c, p, q to weights, inputs, outputs (mid.RELEVANT)
 _RELEVANT = np.array([[0, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 1], [1, 1, 1, 0, 1, 1]],
                      dtype=np.int64)
 
 # best_i layout
-BI_TILE, BI_DRAM, BI_VARIANT, BI_LANE_LOOP, BI_LANES, BI_RF, BI_GLB, BI_FOUND = 0, 6, 7, 8, 9, 10, 13, 14
-BI_SIZE = 15
+BI_TILE, BI_DRAM, BI_VARIANT, BI_LANE_LOOP, BI_LANES = 0, 6, 7, 8, 9
+BI_RF, BI_GLB, BI_FOUND, BI_SIZE = 10, 13, 14, 15
 # best_f layout
-(BF_ENERGY, BF_DRAM, BF_SRAM, BF_ARRAY, BF_RF, BF_MAC, BF_LATENCY, BF_COMPUTE, BF_DRAM_CYCLES,
- BF_DRAM_READ, BF_DRAM_WRITE, BF_BUF_READS, BF_BUF_WRITES, BF_ARRAY_WORDS, BF_RF_ACCESSES) = range(15)
+(BF_ENERGY, BF_DRAM, BF_SRAM, BF_ARRAY, BF_RF, BF_MAC, BF_LATENCY, BF_COMPUTE,
+ BF_DRAM_CYCLES, BF_DRAM_READ, BF_DRAM_WRITE, BF_BUF_READS, BF_BUF_WRITES, BF_ARRAY_WORDS,
+ BF_RF_ACCESSES) = range(15)
 BF_SIZE = 15
-# stats layout: mapspace size, cost evaluations, tiles fitting the buffer, RF-feasible inner mappings
+# stats layout: mapspace size, cost evaluations, tiles that fit the buffer, RF-feasible
+# inner mappings
 ST_MAPSPACE, ST_EVALUATED, ST_TILES, ST_INNER = 0, 1, 2, 3
 
 
@@ -69,7 +79,7 @@ def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, co
     ``counts`` with the tiles of weights, inputs and outputs moved (``mid.fetch_counts``)."""
     trips = np.empty(6, dtype=np.int64)
     for d in range(6):
-        trips[d] = ceil_div(lay[d], tile[d])
+        trips[d] = -(-lay[d] // tile[d])
     for op in range(3):
         counts[op] = 1
     for op in range(3):
@@ -81,7 +91,8 @@ def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, co
                 counts[op] = cum
     n, g, k, c, p, q = tile[0], tile[1], tile[2], tile[3], tile[4], tile[5]
     w_el = g * k * c * lay[6] * lay[7]
-    i_el = n * g * c * _touched_int(p, lay[6], lay[8], lay[9]) * _touched_int(q, lay[7], lay[8], lay[9])
+    i_el = (n * g * c * _touched_int(p, lay[6], lay[8], lay[9])
+            * _touched_int(q, lay[7], lay[8], lay[9]))
     o_el = n * g * k * p * q
     out_tiles = trips[0] * trips[1] * trips[2] * trips[4] * trips[5]
     refetch = counts[2] // out_tiles
@@ -102,251 +113,253 @@ def _divisors_into(n, out):
     return count
 
 
-@njit(cache=True)
-def search(lay, cand_n, cand_g, cand_k, cand_c, cand_p, cand_q, reps, hw, cost):
-    """Best mapping of one layer; returns (best_i, best_f, stats), see module doc."""
-    big_n, big_g, big_k, big_c, big_p, big_q = lay[0], lay[1], lay[2], lay[3], lay[4], lay[5]
-    r, s, stride, dil = lay[6], lay[7], lay[8], lay[9]
-    rows, cols, word, b_max, engine, lanes = hw[0], hw[1], hw[2], hw[3], hw[4], hw[5]
-    df, obj, w_bits, a_bits, out_bits, buffer_bits = hw[6], hw[7], hw[8], hw[9], hw[10], hw[11]
-    per_f, each_f, per_i, each_i, per_p, each_p = hw[12], hw[13], hw[14], hw[15], hw[16], hw[17]
-    words_f, words_i, words_p, shared = hw[18], hw[19], hw[20], hw[21] == 1
-    dram_r, dram_w, buf_r, buf_w, arr_cost = cost[0], cost[1], cost[2], cost[3], cost[4]
-    rf_r, rf_w, bandwidth, e_mac, macs = cost[5], cost[6], cost[7], cost[8], cost[9]
+def _build_search(digest: str):
+    @njit(cache=True)
+    def search(lay, cand_n, cand_g, cand_k, cand_c, cand_p, cand_q, reps, hw, cost):
+        """Best mapping of one layer; returns (best_i, best_f, stats), see module doc."""
+        if len(digest) == 0:  # never true: makes ``digest`` part of the cache key
+            raise ValueError("no mapspace digest")
+        big_n, big_g, big_k, big_c, big_p, big_q = lay[0], lay[1], lay[2], lay[3], lay[4], lay[5]
+        r, s, stride, dil = lay[6], lay[7], lay[8], lay[9]
+        rows, cols, word, b_max, engine, lanes = hw[0], hw[1], hw[2], hw[3], hw[4], hw[5]
+        df, obj, w_bits, a_bits, out_bits, buffer_bits = hw[6], hw[7], hw[8], hw[9], hw[10], hw[11]
+        per_f, each_f, per_i, each_i, per_p, each_p = hw[12], hw[13], hw[14], hw[15], hw[16], hw[17]
+        words_f, words_i, words_p, shared = hw[18], hw[19], hw[20], hw[21] == 1
+        dram_r, dram_w, buf_r, buf_w, arr_cost = cost[0], cost[1], cost[2], cost[3], cost[4]
+        rf_r, rf_w, bandwidth, e_mac, macs = cost[5], cost[6], cost[7], cost[8], cost[9]
 
-    vectorized = engine == 0
-    u_max = max(1, b_max // max(w_bits, a_bits)) if vectorized else lanes
-    cyc = 1 if vectorized else w_bits * a_bits
-    wpe_w = words_per_elem(w_bits, word)
-    wpe_a = words_per_elem(a_bits, word)
-    wpe_out = words_per_elem(out_bits, word)
-    ps = words_per_elem(b_max, word)
-    pack_w = float(max(1, word // w_bits))
-    pack_a = float(max(1, word // a_bits))
-    outs = float(big_n * big_g * big_k * big_p * big_q)
-    counts = np.empty(3, dtype=np.int64)
+        vectorized = engine == 0
+        u_max = max(1, b_max // max(w_bits, a_bits)) if vectorized else lanes
+        cyc = 1 if vectorized else w_bits * a_bits
+        wpe_w = words_per_elem(w_bits, word)
+        wpe_a = words_per_elem(a_bits, word)
+        wpe_out = words_per_elem(out_bits, word)
+        ps = words_per_elem(b_max, word)
+        pack_w = float(max(1, word // w_bits))
+        pack_a = float(max(1, word // a_bits))
+        outs = float(big_n * big_g * big_k * big_p * big_q)
 
-    best_i = np.zeros(BI_SIZE, dtype=np.int64)
-    best_f = np.zeros(BF_SIZE, dtype=np.float64)
-    stats = np.zeros(4, dtype=np.int64)
-    best1, best2 = np.inf, np.inf
-    tile = np.empty(6, dtype=np.int64)
-    e_dram = np.zeros(3)
-    t_dram = np.zeros(3)
-    d_reads = np.zeros(3, dtype=np.int64)
-    d_writes = np.zeros(3, dtype=np.int64)
-    d_count = np.zeros((3, 3), dtype=np.int64)  # per class: weight, input tiles, output refetch
-    max_l = max(big_c, big_k, big_n * big_p * big_q) + 1
-    div_i = np.empty(max_l, dtype=np.int64)
-    div_o = np.empty(max_l, dtype=np.int64)
-    div_b = np.empty(max_l, dtype=np.int64)
-    extents = np.empty(3, dtype=np.int64)
-    spatial = np.empty(3, dtype=np.int64)
+        best_i = np.zeros(BI_SIZE, dtype=np.int64)
+        best_f = np.zeros(BF_SIZE, dtype=np.float64)
+        stats = np.zeros(4, dtype=np.int64)
+        best1, best2 = np.inf, np.inf
+        tile = np.empty(6, dtype=np.int64)
+        counts = np.empty(3, dtype=np.int64)
+        active = np.zeros(3, dtype=np.bool_)
+        e_dram = np.zeros(3)
+        t_dram = np.zeros(3)
+        d_reads = np.zeros(3, dtype=np.int64)
+        d_writes = np.zeros(3, dtype=np.int64)
+        d_count = np.zeros((3, 3), dtype=np.int64)  # per class: weight, input tiles, refetch
+        max_l = max(big_c, big_k, big_n * big_p * big_q) + 1
+        div_i = np.empty(max_l, dtype=np.int64)
+        div_o = np.empty(max_l, dtype=np.int64)
+        div_b = np.empty(max_l, dtype=np.int64)
+        extents = np.empty(3, dtype=np.int64)
+        spatial = np.empty(3, dtype=np.int64)
+        lane_v = np.empty(3 * u_max + 1, dtype=np.int64)
+        lane_u = np.empty(3 * u_max + 1, dtype=np.int64)
+        sizes = (cand_n.size, cand_g.size, cand_k.size, cand_c.size, cand_p.size, cand_q.size)
+        n_cands = sizes[0] * sizes[1] * sizes[2] * sizes[3] * sizes[4] * sizes[5]
 
-    tile_index = -1
-    for jn in range(cand_n.size):
-        for jg in range(cand_g.size):
-            for jk in range(cand_k.size):
-                for jc in range(cand_c.size):
-                    for jp in range(cand_p.size):
-                        for jq in range(cand_q.size):
-                            tile_index += 1
-                            n, g, k, c = cand_n[jn], cand_g[jg], cand_k[jk], cand_c[jc]
-                            p, q = cand_p[jp], cand_q[jq]
-                            w_el = g * k * c * r * s
-                            i_el = (n * g * c * _touched_int(p, r, stride, dil)
-                                    * _touched_int(q, s, stride, dil))
-                            o_el = n * g * k * p * q
-                            foot = (_packed(w_el, w_bits, word) + _packed(i_el, a_bits, word)
-                                    + _packed(o_el, b_max, word)) * word
-                            if foot > buffer_bits:
-                                continue
-                            stats[ST_TILES] += 1
-                            tile[0], tile[1], tile[2], tile[3], tile[4], tile[5] = n, g, k, c, p, q
-                            tr_n = ceil_div(big_n, n)
-                            tr_k = ceil_div(big_k, k)
-                            tr_c = ceil_div(big_c, c)
-                            tr_p = ceil_div(big_p, p)
-                            tr_q = ceil_div(big_q, q)
-                            tiles = tr_n * (big_g // g) * tr_k * tr_c * tr_p * tr_q * g
-                            act_w, act_i, act_o = dram_classes_active(tr_n, tr_k, tr_c, tr_p, tr_q)
-                            for d in range(3):
-                                if (d == 0 and act_w) or (d == 1 and act_i) or (d == 2 and act_o):
-                                    rb, wb, refetch = dram_traffic(lay, tile, reps[d], w_bits,
-                                                                   a_bits, out_bits, b_max, word,
-                                                                   counts)
-                                    d_reads[d] = rb
-                                    d_writes[d] = wb
-                                    d_count[d, 0] = counts[0]
-                                    d_count[d, 1] = counts[1]
-                                    d_count[d, 2] = refetch
-                                    e_dram[d] = rb / word * dram_r + wb / word * dram_w
-                                    if bandwidth > 0:
-                                        t_dram[d] = float(np.ceil((rb + wb) / 8 / bandwidth))
-                                    else:
-                                        t_dram[d] = 0.0
-                            pa = big_p / tr_p
-                            qa = big_q / tr_q
-                            for variant in range(spatial_count(df, r, p, rows, cols)):
-                                (x_i, x_o, x_b, time, fold_h, fold_a, fold_b, unit_f, unit_i,
-                                 unit_o) = pass_shape(df, variant, n, k, c, p, q, r, s, rows, cols)
-                                # once-through amounts, as reference._amounts
-                                wg = float(c * k * r * s)
-                                if df == 0:
-                                    ea = pa / fold_a
-                                    rows_f = touched(ea, r, stride, dil)
-                                    cols_f = touched(qa, s, stride, dil)
-                                    ig = float(c * n * fold_a) * rows_f * cols_f * fold_h
-                                    wa = wg * ea
-                                    ia = float(c * n * fold_a * r) * ea * cols_f
-                                    hops = r
-                                elif df == 1:
-                                    rows_f = touched(pa, r, stride, dil)
-                                    cols_f = touched(qa, s, stride, dil)
-                                    ig = float(c * n) * rows_f * cols_f
-                                    wa = wg
-                                    ia = float(c * n * r) * pa * cols_f
-                                    hops = x_i
-                                else:
-                                    pe = pa / fold_a
-                                    qe = qa / fold_b
-                                    ig = (float(c * n * fold_a * fold_b) * touched(pe, r, stride, dil)
-                                          * touched(qe, s, stride, dil))
-                                    wa = wg
-                                    ia = float(c * n * r * s) * pa * qa
-                                    hops = 1
-                                extents[0], extents[1], extents[2] = c, k, x_b
-                                spatial[0], spatial[1], spatial[2] = x_i, x_o, 1
-                                for v in range(-1, 3):
-                                    n_opts = 1 if v < 0 else lane_count(extents[v], spatial[v], u_max)
-                                    for jl in range(n_opts):
-                                        u = 1 if v < 0 else lane_at(extents[v], spatial[v], u_max, jl)
-                                        l_i = ceil_div(c, x_i * (u if v == 0 else 1))
-                                        l_o = ceil_div(k, x_o * (u if v == 1 else 1))
-                                        l_b = ceil_div(x_b, u if v == 2 else 1)
-                                        nf = unit_f * (u if v == 0 or v == 1 else 1)
-                                        ni = unit_i * (u if v == 0 or v == 2 else 1)
-                                        no = unit_o * (u if v == 1 or v == 2 else 1)
-                                        if not rf_fits(nf, ni, no, per_f, each_f, per_i, each_i,
-                                                       per_p, each_p, words_f, words_i, words_p,
-                                                       shared):
+        for tile_index in range(n_cands):  # n, g, k, c, p, q nested, q innermost
+            rest = tile_index
+            jq = rest % sizes[5]
+            rest //= sizes[5]
+            jp = rest % sizes[4]
+            rest //= sizes[4]
+            jc = rest % sizes[3]
+            rest //= sizes[3]
+            jk = rest % sizes[2]
+            rest //= sizes[2]
+            jg = rest % sizes[1]
+            jn = rest // sizes[1]
+            n, g, k, c = cand_n[jn], cand_g[jg], cand_k[jk], cand_c[jc]
+            p, q = cand_p[jp], cand_q[jq]
+            # buffer capacity: mid.footprint_bits
+            w_el = g * k * c * r * s
+            i_el = n * g * c * _touched_int(p, r, stride, dil) * _touched_int(q, s, stride, dil)
+            o_el = n * g * k * p * q
+            foot = (_packed(w_el, w_bits, word) + _packed(i_el, a_bits, word)
+                    + _packed(o_el, b_max, word)) * word
+            if foot > buffer_bits:
+                continue
+            stats[ST_TILES] += 1
+            tile[0], tile[1], tile[2], tile[3], tile[4], tile[5] = n, g, k, c, p, q
+            tr_n = ceil_div(big_n, n)
+            tr_c = ceil_div(big_c, c)
+            tr_p = ceil_div(big_p, p)
+            tr_q = ceil_div(big_q, q)
+            tr_k = ceil_div(big_k, k)
+            tiles = tr_n * (big_g // g) * tr_k * tr_c * tr_p * tr_q * g  # (tile, group) runs
+            active[0], active[1], active[2] = dram_classes_active(tr_n, tr_k, tr_c, tr_p, tr_q)
+            for d in range(3):  # the DRAM side of each class: Mid's traffic of its order
+                if active[d]:
+                    rb, wb, refetch = dram_traffic(lay, tile, reps[d], w_bits, a_bits, out_bits,
+                                                   b_max, word, counts)
+                    d_reads[d] = rb
+                    d_writes[d] = wb
+                    d_count[d, 0] = counts[0]
+                    d_count[d, 1] = counts[1]
+                    d_count[d, 2] = refetch
+                    e_dram[d] = rb / word * dram_r + wb / word * dram_w
+                    t_dram[d] = float(np.ceil((rb + wb) / 8 / bandwidth)) if bandwidth > 0 else 0.0
+            pa = big_p / tr_p
+            qa = big_q / tr_q
+            for variant in range(spatial_count(df, r, p, rows, cols)):
+                (x_i, x_o, x_b, time, fold_h, fold_a, fold_b, unit_f, unit_i,
+                 unit_o) = pass_shape(df, variant, n, k, c, p, q, r, s, rows, cols)
+                # once-through amounts, as reference._amounts
+                wg = float(c * k * r * s)
+                if df == 0:
+                    ea = pa / fold_a
+                    rows_f = touched(ea, r, stride, dil)
+                    cols_f = touched(qa, s, stride, dil)
+                    ig = float(c * n * fold_a) * rows_f * cols_f * fold_h
+                    wa = wg * ea
+                    ia = float(c * n * fold_a * r) * ea * cols_f
+                    hops = r
+                elif df == 1:
+                    rows_f = touched(pa, r, stride, dil)
+                    cols_f = touched(qa, s, stride, dil)
+                    ig = float(c * n) * rows_f * cols_f
+                    wa = wg
+                    ia = float(c * n * r) * pa * cols_f
+                    hops = x_i
+                else:
+                    pe = pa / fold_a
+                    qe = qa / fold_b
+                    ig = (float(c * n * fold_a * fold_b) * touched(pe, r, stride, dil)
+                          * touched(qe, s, stride, dil))
+                    wa = wg
+                    ia = float(c * n * r * s) * pa * qa
+                    hops = 1
+                extents[0], extents[1], extents[2] = c, k, x_b
+                spatial[0], spatial[1], spatial[2] = x_i, x_o, 1
+                n_lanes = 1  # lane options in enumeration order: none, then per pass loop
+                lane_v[0], lane_u[0] = -1, 1
+                for v in range(3):
+                    for j in range(lane_count(extents[v], spatial[v], u_max)):
+                        lane_v[n_lanes] = v
+                        lane_u[n_lanes] = lane_at(extents[v], spatial[v], u_max, j)
+                        n_lanes += 1
+                for jl in range(n_lanes):
+                    v, u = lane_v[jl], lane_u[jl]
+                    l_i = ceil_div(c, x_i * (u if v == 0 else 1))
+                    l_o = ceil_div(k, x_o * (u if v == 1 else 1))
+                    l_b = ceil_div(x_b, u if v == 2 else 1)
+                    nf = unit_f * (u if v == 0 or v == 1 else 1)
+                    ni = unit_i * (u if v == 0 or v == 2 else 1)
+                    no = unit_o * (u if v == 1 or v == 2 else 1)
+                    if not rf_fits(nf, ni, no, per_f, each_f, per_i, each_i, per_p, each_p,
+                                   words_f, words_i, words_p, shared):
+                        continue
+                    # RF accesses per MAC, as reference._rf_rates
+                    if v < 0:
+                        rw, ri, ro = 1.0, 1.0, 1.0
+                    else:
+                        l_v = l_i if v == 0 else (l_o if v == 1 else l_b)
+                        ueff = min(max(extents[v] / float(spatial[v] * l_v), 1.0), float(u))
+                        if vectorized:
+                            rw = 1.0 / ueff
+                            ri = 1.0 / ueff
+                        else:
+                            rw = 1.0 / ueff if v == 2 else 1.0 / min(ueff, pack_w)
+                            ri = 1.0 / ueff if v == 1 else 1.0 / min(ueff, pack_a)
+                        ro = 1.0 / ueff if v == 0 else 1.0
+                    e_rf = macs * (rw * rf_r + ri * rf_r + ro * (rf_r + rf_w))
+                    compute = float(tiles * (l_i * l_o * l_b) * (time * cyc))
+                    nd_i = _divisors_into(l_i, div_i)
+                    nd_o = _divisors_into(l_o, div_o)
+                    nd_b = _divisors_into(l_b, div_b)
+                    for ji in range(nd_i):
+                        i2 = div_i[ji]
+                        # needs grow with every factor: stop at the first misfit
+                        if not rf_fits(i2 * nf, i2 * ni, no, per_f, each_f, per_i, each_i,
+                                       per_p, each_p, words_f, words_i, words_p, shared):
+                            break
+                        for jo in range(nd_o):
+                            o2 = div_o[jo]
+                            if not rf_fits(i2 * o2 * nf, i2 * ni, o2 * no, per_f, each_f, per_i,
+                                           each_i, per_p, each_p, words_f, words_i, words_p,
+                                           shared):
+                                break
+                            for jb in range(nd_b):
+                                b2 = div_b[jb]
+                                if not rf_fits(i2 * o2 * nf, i2 * b2 * ni, o2 * b2 * no, per_f,
+                                               each_f, per_i, each_i, per_p, each_p, words_f,
+                                               words_i, words_p, shared):
+                                    break
+                                stats[ST_INNER] += 1
+                                stats[ST_MAPSPACE] += 720  # 120 DRAM orders x 3! buffer orders
+                                t1i = l_i // i2
+                                t1o = l_o // o2
+                                t1b = l_b // b2
+                                trivial = t1i == 1 and t1o == 1 and t1b == 1
+                                # as reference._inner_part: RF-resident operands
+                                keep_w = g == 1 and fold_h == 1 and t1i == 1 and t1o == 1
+                                keep_i = g == 1 and fold_h == 1 and t1i == 1 and t1b == 1
+                                keep_o = g == 1 and t1o == 1 and t1b == 1
+                                for z in range(-1, 3):  # innermost multi-trip buffer loop
+                                    if trivial != (z < 0):
+                                        continue
+                                    if (z == 0 and t1i == 1) or (z == 1 and t1o == 1) or (
+                                            z == 2 and t1b == 1):
+                                        continue
+                                    fw = 1 if z == 2 else t1b
+                                    fi = 1 if z == 1 else t1o
+                                    fo = 1 if z == 0 else t1i
+                                    for d in range(3):
+                                        if not active[d]:
                                             continue
-                                        # RF accesses per MAC, as reference._rf_rates
-                                        if v < 0:
-                                            rw, ri, ro = 1.0, 1.0, 1.0
+                                        stats[ST_EVALUATED] += 1
+                                        # as reference._onchip and _totals
+                                        m_w = d_count[d, 0] if keep_w else tiles * fw
+                                        m_i = d_count[d, 1] if keep_i else tiles * fi
+                                        passes = fold_h * (d_count[d, 2] if keep_o else tr_c * fo)
+                                        glb_r = (wg * m_w * wpe_w + ig * m_i * wpe_a
+                                                 + (passes - 1) * outs * ps)
+                                        glb_w = outs * (wpe_out + (passes - 1) * ps)
+                                        arr = (wa * m_w * wpe_w + ia * m_i * wpe_a
+                                               + (passes * hops + (passes - 1)) * outs * ps)
+                                        e_sram = glb_r * buf_r + glb_w * buf_w
+                                        e_array = arr * arr_cost
+                                        energy = e_dram[d] + e_sram + e_array + e_rf + e_mac
+                                        latency = max(compute, t_dram[d])
+                                        if obj == 0:
+                                            s1, s2 = energy, latency
+                                        elif obj == 1:
+                                            s1, s2 = latency, energy
                                         else:
-                                            l_v = l_i if v == 0 else (l_o if v == 1 else l_b)
-                                            ueff = min(max(extents[v] / float(spatial[v] * l_v), 1.0),
-                                                       float(u))
-                                            if vectorized:
-                                                rw = 1.0 / ueff
-                                                ri = 1.0 / ueff
-                                            else:
-                                                rw = 1.0 / ueff if v == 2 else 1.0 / min(ueff, pack_w)
-                                                ri = 1.0 / ueff if v == 1 else 1.0 / min(ueff, pack_a)
-                                            ro = 1.0 / ueff if v == 0 else 1.0
-                                        e_rf = macs * (rw * rf_r + ri * rf_r + ro * (rf_r + rf_w))
-                                        compute = float(tiles * (l_i * l_o * l_b) * (time * cyc))
-                                        nd_i = _divisors_into(l_i, div_i)
-                                        nd_o = _divisors_into(l_o, div_o)
-                                        nd_b = _divisors_into(l_b, div_b)
-                                        for ji in range(nd_i):
-                                            i2 = div_i[ji]
-                                            # needs grow with each factor: stop at the first misfit
-                                            if not rf_fits(i2 * nf, i2 * ni, no, per_f, each_f,
-                                                           per_i, each_i, per_p, each_p, words_f,
-                                                           words_i, words_p, shared):
-                                                break
-                                            for jo in range(nd_o):
-                                                o2 = div_o[jo]
-                                                if not rf_fits(i2 * o2 * nf, i2 * ni, o2 * no, per_f,
-                                                               each_f, per_i, each_i, per_p, each_p,
-                                                               words_f, words_i, words_p, shared):
-                                                    break
-                                                for jb in range(nd_b):
-                                                    b2 = div_b[jb]
-                                                    if not rf_fits(i2 * o2 * nf, i2 * b2 * ni,
-                                                                   o2 * b2 * no, per_f, each_f,
-                                                                   per_i, each_i, per_p, each_p,
-                                                                   words_f, words_i, words_p,
-                                                                   shared):
-                                                        break
-                                                    stats[ST_INNER] += 1
-                                                    stats[ST_MAPSPACE] += 720
-                                                    t1i = l_i // i2
-                                                    t1o = l_o // o2
-                                                    t1b = l_b // b2
-                                                    trivial = t1i == 1 and t1o == 1 and t1b == 1
-                                                    for z in range(-1, 3):
-                                                        if z < 0 and not trivial:
-                                                            continue
-                                                        if z >= 0 and (trivial or (z == 0 and t1i == 1)
-                                                                       or (z == 1 and t1o == 1)
-                                                                       or (z == 2 and t1b == 1)):
-                                                            continue
-                                                        fw = 1 if z == 2 else t1b
-                                                        fi = 1 if z == 1 else t1o
-                                                        fo = 1 if z == 0 else t1i
-                                                        # as reference._inner_part / _onchip
-                                                        keep_w = (g == 1 and fold_h == 1 and t1i == 1
-                                                                  and t1o == 1)
-                                                        keep_i = (g == 1 and fold_h == 1 and t1i == 1
-                                                                  and t1b == 1)
-                                                        keep_o = g == 1 and t1o == 1 and t1b == 1
-                                                        for d in range(3):
-                                                            if not ((d == 0 and act_w) or (d == 1 and act_i)
-                                                                    or (d == 2 and act_o)):
-                                                                continue
-                                                            stats[ST_EVALUATED] += 1
-                                                            m_w = d_count[d, 0] if keep_w else tiles * fw
-                                                            m_i = d_count[d, 1] if keep_i else tiles * fi
-                                                            passes = fold_h * (d_count[d, 2] if keep_o
-                                                                               else tr_c * fo)
-                                                            glb_r = (wg * m_w * wpe_w + ig * m_i * wpe_a
-                                                                     + (passes - 1) * outs * ps)
-                                                            glb_w = outs * (wpe_out + (passes - 1) * ps)
-                                                            arr = (wa * m_w * wpe_w + ia * m_i * wpe_a
-                                                                   + (passes * hops + (passes - 1)) * outs * ps)
-                                                            e_sram = glb_r * buf_r + glb_w * buf_w
-                                                            e_array = arr * arr_cost
-                                                            energy = e_dram[d] + e_sram + e_array + e_rf + e_mac
-                                                            latency = max(compute, t_dram[d])
-                                                            if obj == 0:
-                                                                s1, s2 = energy, latency
-                                                            elif obj == 1:
-                                                                s1, s2 = latency, energy
-                                                            else:
-                                                                s1, s2 = energy * latency, energy
-                                                            if s1 < best1 or (s1 == best1 and s2 < best2):
-                                                                best1, best2 = s1, s2
-                                                                best_i[0] = jn
-                                                                best_i[1] = jg
-                                                                best_i[2] = jk
-                                                                best_i[3] = jc
-                                                                best_i[4] = jp
-                                                                best_i[5] = jq
-                                                                best_i[BI_DRAM] = d
-                                                                best_i[BI_VARIANT] = variant
-                                                                best_i[BI_LANE_LOOP] = v
-                                                                best_i[BI_LANES] = u
-                                                                best_i[BI_RF] = i2
-                                                                best_i[BI_RF + 1] = o2
-                                                                best_i[BI_RF + 2] = b2
-                                                                best_i[BI_GLB] = z
-                                                                best_i[BI_FOUND] = 1
-                                                                best_f[BF_ENERGY] = energy
-                                                                best_f[BF_DRAM] = e_dram[d]
-                                                                best_f[BF_SRAM] = e_sram
-                                                                best_f[BF_ARRAY] = e_array
-                                                                best_f[BF_RF] = e_rf
-                                                                best_f[BF_MAC] = e_mac
-                                                                best_f[BF_LATENCY] = latency
-                                                                best_f[BF_COMPUTE] = compute
-                                                                best_f[BF_DRAM_CYCLES] = t_dram[d]
-                                                                best_f[BF_DRAM_READ] = d_reads[d]
-                                                                best_f[BF_DRAM_WRITE] = d_writes[d]
-                                                                best_f[BF_BUF_READS] = glb_r
-                                                                best_f[BF_BUF_WRITES] = glb_w
-                                                                best_f[BF_ARRAY_WORDS] = arr
-                                                                best_f[BF_RF_ACCESSES] = macs * (rw + ri + 2.0 * ro)
-    return best_i, best_f, stats
+                                            s1, s2 = energy * latency, energy
+                                        if not (s1 < best1 or (s1 == best1 and s2 < best2)):
+                                            continue
+                                        best1, best2 = s1, s2
+                                        best_i[0], best_i[1], best_i[2] = jn, jg, jk
+                                        best_i[3], best_i[4], best_i[5] = jc, jp, jq
+                                        best_i[BI_DRAM], best_i[BI_VARIANT] = d, variant
+                                        best_i[BI_LANE_LOOP], best_i[BI_LANES] = v, u
+                                        best_i[BI_RF], best_i[BI_RF + 1] = i2, o2
+                                        best_i[BI_RF + 2] = b2
+                                        best_i[BI_GLB], best_i[BI_FOUND] = z, 1
+                                        best_f[BF_ENERGY] = energy
+                                        best_f[BF_DRAM] = e_dram[d]
+                                        best_f[BF_SRAM] = e_sram
+                                        best_f[BF_ARRAY] = e_array
+                                        best_f[BF_RF] = e_rf
+                                        best_f[BF_MAC] = e_mac
+                                        best_f[BF_LATENCY] = latency
+                                        best_f[BF_COMPUTE] = compute
+                                        best_f[BF_DRAM_CYCLES] = t_dram[d]
+                                        best_f[BF_DRAM_READ] = d_reads[d]
+                                        best_f[BF_DRAM_WRITE] = d_writes[d]
+                                        best_f[BF_BUF_READS] = glb_r
+                                        best_f[BF_BUF_WRITES] = glb_w
+                                        best_f[BF_ARRAY_WORDS] = arr
+                                        best_f[BF_RF_ACCESSES] = macs * (rw + ri + 2.0 * ro)
+        return best_i, best_f, stats
+
+    return search
+
+
+search = _build_search(_MAPSPACE_DIGEST)

@@ -75,9 +75,10 @@ def describe(layer: Layer, batch: int, accel: Accelerator, m: FineMapping) -> st
     if m.dataflow == "rs":
         spatial = f"RS {layer.k_h}x{-(-tile['p'] // fold_a)} PE set, fold h{fold_h} w{fold_a}"
     elif m.dataflow == "ws":
-        spatial = "WS C_i down the rows, C_o across" if m.variant == 0 else "WS C_o down, C_i across"
+        spatial = f"WS C_i x C_o on {'rows x cols' if m.variant == 0 else 'cols x rows'}"
     else:
-        spatial = f"OS P x Q {'rows x cols' if m.variant == 0 else 'cols x rows'}, fold p{fold_a} q{fold_b}"
+        spatial = (f"OS P x Q on {'rows x cols' if m.variant == 0 else 'cols x rows'}, "
+                   f"fold p{fold_a} q{fold_b}")
     spatial += f", {x_i} i x {x_o} o per pass"
     lanes = "-" if m.lane_loop < 0 else f"{PASS_LOOPS[m.lane_loop]}x{m.lanes}"
     extents = (tile["c"], tile["k"], x_b)
@@ -85,7 +86,7 @@ def describe(layer: Layer, batch: int, accel: Accelerator, m: FineMapping) -> st
     pass_trips = [-(-extents[j] // (per_pass[j] * (m.lanes if m.lane_loop == j else 1)))
                   for j in range(3)]
     t1 = [pass_trips[j] // m.rf[j] for j in range(3)]
-    glb_order = [j for j in range(3) if j != m.glb_inner] + ([m.glb_inner] if m.glb_inner >= 0 else [])
+    glb_order = [j for j in range(3) if j != m.glb_inner] + [m.glb_inner] * (m.glb_inner >= 0)
     glb = " ".join(f"{PASS_LOOPS[j]}{t1[j]}" for j in glb_order if t1[j] > 1) or "-"
     rf = " ".join(f"{PASS_LOOPS[j]}{m.rf[j]}" for j in range(3))
     tile_s = " ".join(f"{d}{tile[d]}" for d in DIMS)

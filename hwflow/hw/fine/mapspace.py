@@ -38,8 +38,6 @@ ENGINE_CODES: dict[str, int] = {"vectorized": 0, "bit-serial": 1}
 OBJECTIVE_CODES: dict[str, int] = {"energy": 0, "latency": 1, "edp": 2}
 
 PASS_LOOPS: tuple[str, ...] = ("i", "o", "b")  # input channels, output channels, batch×folds
-# The one pass loop each operand does not depend on (its reuse loop).
-IRRELEVANT_PASS_LOOP: dict[str, str] = {"w": "b", "i": "o", "o": "i"}
 
 # DRAM loop-order classes, named by the operand the innermost multi-trip DRAM loop lets
 # stay in the buffer; their representatives are mid.CANDIDATE_ORDERS in this order.
