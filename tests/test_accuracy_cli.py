@@ -30,6 +30,7 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow  # pretrains the digits baseline unless test_training.py did
 def test_accuracy_json_contract(cache: str) -> None:
     code, out = run("accuracy", "--model", "digits-cnn", "--bits", "4,8", "--epochs", "0.5",
                     "--json", "--cache-dir", cache)

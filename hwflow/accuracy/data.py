@@ -105,6 +105,12 @@ class TensorSource:
                  augment: bool = False) -> None:
         self.data, self.indices, self.norm, self.augment = data, indices, norm, augment
 
+    @classmethod
+    def in_memory(cls, images: torch.Tensor, labels: torch.Tensor, norm: Normalization,
+                  augment: bool = False) -> "TensorSource":
+        """All of ``images`` (raw values, N x C x H x W) and their labels as one source."""
+        return cls(_Tensors(images, labels), torch.arange(len(labels)), norm, augment)
+
     def __len__(self) -> int:
         return len(self.indices)
 
@@ -266,10 +272,9 @@ def _synthetic(input_shape: tuple[int, int, int], num_classes: int) -> Splits:
                       + phases[:, None, None])
     images = gains[labels][:, :, None, None] * waves[:, None] \
         + 0.3 * torch.randn((len(labels), c, h, w), generator=gen)
-    data = _Tensors(images, labels)
     norm = Normalization(1.0, (0.0,), (1.0,))
-    train_all = TensorSource(data, torch.arange(n_train), norm)
-    test = TensorSource(data, torch.arange(n_train, n_train + n_test), norm)
+    train_all = TensorSource.in_memory(images[:n_train], labels[:n_train], norm)
+    test = TensorSource.in_memory(images[n_train:], labels[n_train:], norm)
     return _from_training_set("synthetic", train_all, test, 64, input_shape, num_classes,
                               augment=False)
 
@@ -288,7 +293,7 @@ def _cifar10(root: Path) -> Splits:
                         f"data_batch_5 and test_batch (from cifar-10-python.tar.gz) in "
                         f"{root / 'cifar-10-batches-py'}")
 
-    def read(names: list[str]) -> _Tensors:
+    def read(names: list[str]) -> TensorSource:
         arrays, labels = [], []
         for name in names:
             path = found / name
@@ -299,14 +304,13 @@ def _cifar10(root: Path) -> Splits:
                 batch = pickle.load(f, encoding="bytes")
             arrays.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.extend(batch[b"labels"])
-        return _Tensors(torch.from_numpy(np.concatenate(arrays)), torch.tensor(labels))
+        return TensorSource.in_memory(torch.from_numpy(np.concatenate(arrays)),
+                                      torch.tensor(labels), norm)
 
     norm = Normalization(255.0, CIFAR_MEAN, CIFAR_STD)
-    train = read([f"data_batch_{i}" for i in range(1, 6)])
+    train_all = read([f"data_batch_{i}" for i in range(1, 6)])
     test = read(["test_batch"])
-    train_all = TensorSource(train, torch.arange(len(train.labels)), norm)
-    test_src = TensorSource(test, torch.arange(len(test.labels)), norm)
-    return _from_training_set("cifar10", train_all, test_src, min(10_000, len(train_all) // 5),
+    return _from_training_set("cifar10", train_all, test, min(10_000, len(train_all) // 5),
                               (3, 32, 32), 10, augment=True)
 
 

@@ -49,13 +49,18 @@ def _settings(model: str, common: dict[str, Any], **kwargs: Any):
     return AccuracySettings(model=model, dataset=dataset, **common, **kwargs)
 
 
+class _StderrHandler(logging.Handler):
+    """Echoes to whatever stderr is current (a plain StreamHandler keeps the first one)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
 def _show_progress() -> None:
     """Pretraining and retraining report each epoch on stderr."""
     log = logging.getLogger("hwflow.accuracy")
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler())
     log.setLevel(logging.INFO)
 
 
