@@ -166,3 +166,21 @@ def test_search_errors_are_one_line(tmp_path):
     with RunLock(tmp_path / "d"):
         code, _, err = run("search", str(exp), "--out", str(tmp_path / "d"))
     assert code == 2 and f"in use by another hwflow search (pid {os.getpid()})" in err
+
+
+def test_soga_run_names_the_individual_of_best_fitness(tmp_path):
+    exp = tmp_path / "soga.yaml"
+    exp.write_text(EXPERIMENT.format(level="coarse", objectives="frac_ops")
+                   .replace("constraints: {latency_cycles_max: 70000}\n", "algorithm: soga\n"))
+    out = tmp_path / "run"
+    code, stdout, err = run("search", str(exp), "--out", str(out), "--no-plots")
+    assert code == 0, err
+    row = next(line for line in stdout.splitlines() if "best SOGA fitness" in line)
+    best_frac_ops = float(row.split("│")[3])
+    with (out / "pareto.csv").open() as f:
+        front = list(csv.DictReader(f))
+    # hardware only, F = log(φ*/φ): the best fitness is the smallest Frac.OPs of the population
+    assert front and all(float(r["frac_ops"]) == pytest.approx(best_frac_ops, rel=1e-3)
+                         for r in front)
+    code, _, err = run("search", str(exp), "--out", str(out), "--resume", "--no-plots")
+    assert code == 0, err

@@ -134,3 +134,18 @@ def test_ctrl_c_stops_cleanly_after_saving_and_resume_finishes(tmp_path):
     assert_same_results(out, reference)
     again = [json.loads(line) for line in (tmp_path / "log2").read_text().splitlines()]
     assert len(again) == stored(out) - before  # only what was not stored yet
+
+
+def test_soga_with_accuracy_stores_the_float_baseline_once(tmp_path):
+    exp_path = tmp_path / "soga.yaml"
+    exp_path.write_text(EXPERIMENT.replace("objectives: [accuracy, frac_ops, dram_bytes]",
+                                           "objectives: [accuracy, frac_ops]\nalgorithm: soga")
+                        .replace("generations: 7", "generations: 3"))
+    exp, out = load_experiment(exp_path), tmp_path / "soga"
+    proxy = ProxyAccuracy()
+    result = run_search(exp, out, accuracy=InProcess(proxy), plots=False)
+    assert result.best_fitness is not None and len(proxy.calls) == result.evaluations
+    resumed = ProxyAccuracy()
+    resumed.float_accuracy = None  # must not be asked again: the baseline is stored
+    again = run_search(exp, out, resume=True, accuracy=InProcess(resumed), plots=False)
+    assert resumed.calls == [] and again.best_fitness == result.best_fitness

@@ -81,6 +81,9 @@ def _summary(result, exp) -> None:
     for name, e in picks.items():
         table.add_row(name, str(e.id), *(f"{e.objectives[m]:.4g}" for m in objectives))
     console.print(table)
+    if result.generations < result.planned:
+        console.print(f"stopped early: no new genomes could be bred after generation "
+                      f"{result.generations} (the search space is nearly exhausted)")
     files = Table(title=f"files written under {result.out}")
     files.add_column("file")
     files.add_column("what")

@@ -61,6 +61,7 @@ def plot_hypervolume(run: RunView, store: RunStore, path: Path) -> Path:
     rows = store.generations(run.meta["level"])
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot([r.generation for r in rows], [r.hypervolume for r in rows], marker="o")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("generation")
     ax.set_ylabel("hypervolume (normalized)")
     ax.set_title(f"{run.meta['name']}: convergence")

@@ -49,7 +49,8 @@ class Progress(Protocol):
 @dataclass
 class RunResult:
     out: Path
-    generations: int
+    generations: int  # generations done
+    planned: int  # generations asked for (pymoo stops early when no new offspring exist)
     evaluations: int  # distinct evaluations stored
     evaluated_now: int  # of which computed by this call
     cache_hits: int
@@ -84,7 +85,12 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
         if resume and not store_path.exists():
             raise RunError(f"{out}: no run to resume (no {STORE_NAME}); start one without --resume")
         with RunStore(store_path) as store:
-            return _Session(exp, out, store, accuracy, progress).run(plots)
+            try:
+                session = _Session(exp, out, store, accuracy, progress)
+            except KeyboardInterrupt:  # e.g. while the float baseline trains
+                history = store.generations(exp.config.level)
+                raise SearchStopped(out, history[-1].generation if history else 0) from None
+            return session.run(plots)
 
 
 def _first_difference(stored: Any, current: Any, path: str = "") -> str | None:
@@ -232,11 +238,12 @@ class _Session:
             files += write_plots(run, self.store)
         best = None
         if isinstance(self.scoring, SogaScoring) and run.population:
-            fitness = self.scoring.fitness(self.fitness.metrics(run.population))
+            metrics = self.fitness.metrics(run.population)
+            fitness = np.where(self.scoring.feasible(metrics), self.scoring.fitness(metrics), -np.inf)
             best = run.population[int(np.argmax(fitness))]
         history = self.store.generations(self.level)
         return RunResult(
-            out=self.out, generations=generations, evaluations=self.store.count(self.level),
+            out=self.out, generations=generations, planned=self.exp.generations, evaluations=self.store.count(self.level),
             evaluated_now=self.fitness.stats.evaluated,
             cache_hits=history[-1].cache_hits if history else 0,
             hypervolume=history[-1].hypervolume if history else 0.0,

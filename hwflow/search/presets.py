@@ -18,7 +18,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "quick": Preset(10, 6, 1.0, "digits-cnn on the bundled digits: a search in a few minutes"),
+    "quick": Preset(8, 6, 1.0, "digits-cnn on the bundled digits: a search in a minute or two"),
     "cifar10-explore": Preset(25, 50, 2.0, "CIFAR-10 exploration (paper: ResNet20/56, m=25)"),
     "cifar10-sota": Preset(50, 50, 2.0, "CIFAR-10 state-of-the-art comparison (paper: m=50)"),
     "imagenet": Preset(10, 10, 0.4, "ImageNet (paper: ResNet18)"),

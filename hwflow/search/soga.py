@@ -48,13 +48,21 @@ class SogaScoring(Scoring):
         return -self.fitness(metrics)[:, None]
 
 
+def _by_violation_then_fitness(pop, P, **kwargs):
+    """pymoo's comparison for single-objective tournaments (feasibility first, then F); a
+    module-level function so that checkpoints can pickle the algorithm."""
+    from pymoo.algorithms.soo.nonconvex.ga import comp_by_cv_and_fitness
+
+    return comp_by_cv_and_fitness(pop, P, **kwargs)
+
+
 def soga_algorithm(pop_size: int, crossover, mutation):
     """pymoo's GA: integer sampling, binary tournaments on (violation, fitness), elitist
     survival of the best ``pop_size``, duplicates eliminated."""
-    from pymoo.algorithms.soo.nonconvex.ga import GA, comp_by_cv_and_fitness
+    from pymoo.algorithms.soo.nonconvex.ga import GA
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
     from pymoo.operators.selection.tournament import TournamentSelection
 
     return GA(pop_size=pop_size, sampling=IntegerRandomSampling(),
-              selection=TournamentSelection(func_comp=comp_by_cv_and_fitness, pressure=2),
+              selection=TournamentSelection(func_comp=_by_violation_then_fitness, pressure=2),
               crossover=crossover, mutation=mutation, eliminate_duplicates=True)
