@@ -48,8 +48,8 @@ class Fitness:
         self.stats.cache_hits += sum(1 for k in keys if k in found)
         todo = [k for k in unknown if k not in found]
         if todo:
-            rows = X[[keys.index(k) for k in todo]]
-            self._compute(todo, rows)
+            row_of = {k: i for i, k in reversed(list(enumerate(keys)))}
+            self._compute(todo, X[[row_of[k] for k in todo]])
         return [self._known[k] for k in keys]
 
     def _compute(self, keys: list[str], X: np.ndarray) -> None:
