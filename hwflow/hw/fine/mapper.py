@@ -24,10 +24,9 @@ from hwflow.workload import Layer
 _REPS = np.array([[DIMS.index(d) for d in order] for order in CANDIDATE_ORDERS], dtype=np.int64)
 
 
-def search_layer(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
-                 batch: int, objective: str
-                 ) -> tuple[FineMapping | None, np.ndarray, np.ndarray]:
-    """Run the kernel: (best mapping or None, best_f, stats); see kernel's layouts."""
+def kernel_args(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
+                batch: int, objective: str) -> tuple[dict[str, list[int]], tuple]:
+    """The DRAM tile candidates and the argument arrays of ``kernel.search``."""
     cands = tile_candidates(layer, batch, accel.dataflow, accel.rows, accel.cols)
     engine = ENGINE_CODES[accel.engine.kind]
     word, b_max = accel.word_bits, accel.engine.b_max
@@ -44,8 +43,16 @@ def search_layer(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: A
                      accel.rf.write_cost, accel.dram.bandwidth or 0.0,
                      frac_ops(macs, accel.engine, w_bits, a_bits) * accel.mac_cost, float(macs)],
                     dtype=np.float64)
-    arrays = [np.array(cands[d], dtype=np.int64) for d in DIMS]
-    best_i, best_f, stats = K.search(lay, *arrays, _REPS, hw, cost)
+    arrays = tuple(np.array(cands[d], dtype=np.int64) for d in DIMS)
+    return cands, (lay, *arrays, _REPS, hw, cost)
+
+
+def search_layer(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
+                 batch: int, objective: str
+                 ) -> tuple[FineMapping | None, np.ndarray, np.ndarray]:
+    """Run the kernel: (best mapping or None, best_f, stats); see kernel's layouts."""
+    cands, args = kernel_args(layer, w_bits, a_bits, out_bits, accel, batch, objective)
+    best_i, best_f, stats = K.search(*args)
     if not best_i[K.BI_FOUND]:
         return None, best_f, stats
     mapping = FineMapping(
@@ -134,20 +141,20 @@ def fine_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel
     macs = layer.macs * batch
     ideal = ideal_cycles(macs, accel, w_bits, a_bits)
     word = accel.word_bits
+    f = [float(x) for x in f]
     return LayerCost(
         macs=macs, frac_ops=frac_ops(macs, accel.engine, w_bits, a_bits),
         dram_bytes=(f[K.BF_DRAM_READ] + f[K.BF_DRAM_WRITE]) / 8,
-        latency_cycles=float(f[K.BF_LATENCY]), energy=float(f[K.BF_ENERGY]),
-        breakdown={"dram": float(f[K.BF_DRAM]), "sram": float(f[K.BF_SRAM]),
-                   "array": float(f[K.BF_ARRAY]), "rf": float(f[K.BF_RF]),
-                   "mac": float(f[K.BF_MAC])},
+        latency_cycles=f[K.BF_LATENCY], energy=f[K.BF_ENERGY],
+        breakdown={"dram": f[K.BF_DRAM], "sram": f[K.BF_SRAM], "array": f[K.BF_ARRAY],
+                   "rf": f[K.BF_RF], "mac": f[K.BF_MAC]},
         mapping=describe(layer, batch, accel, mapping),
         details={
             "mapspace": int(stats[K.ST_MAPSPACE]), "evaluated": int(stats[K.ST_EVALUATED]),
             "utilization": ideal / f[K.BF_COMPUTE] if f[K.BF_COMPUTE] else 1.0,
             "bound": "memory" if f[K.BF_DRAM_CYCLES] > f[K.BF_COMPUTE] else "compute",
             "accesses": {"dram_words": (f[K.BF_DRAM_READ] + f[K.BF_DRAM_WRITE]) / word,
-                         "buffer_words": float(f[K.BF_BUF_READS] + f[K.BF_BUF_WRITES]),
-                         "array_words": float(f[K.BF_ARRAY_WORDS]),
-                         "rf_accesses": float(f[K.BF_RF_ACCESSES])},
+                         "buffer_words": f[K.BF_BUF_READS] + f[K.BF_BUF_WRITES],
+                         "array_words": f[K.BF_ARRAY_WORDS],
+                         "rf_accesses": f[K.BF_RF_ACCESSES]},
         })
