@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from numba.extending import register_jitable
 
-from hwflow.hw.mid import DIMS, tile_sizes
+from hwflow.hw.mid import DIMS, dims_of, tile_sizes
 from hwflow.workload import Layer
 
 DATAFLOW_CODES: dict[str, int] = {"rs": 0, "ws": 1, "os": 2}
@@ -198,6 +198,7 @@ def lane_count(extent: int, spatial: int, u_max: int) -> int:
 
 @register_jitable
 def lane_at(extent: int, spatial: int, u_max: int, index: int) -> int:
+    """The index-th lane factor of ``lane_count``'s list, ascending."""
     seen = 0
     prev = ceil_div(extent, spatial)
     for u in range(2, u_max + 1):
@@ -261,9 +262,8 @@ def touched(extent: float, k: int, stride: int, dilation: int) -> float:
 def tile_candidates(layer: Layer, batch: int, dataflow: str, rows: int,
                     cols: int) -> dict[str, list[int]]:
     """DRAM-level tile sizes per dimension (Mid's candidates, restricted per dataflow)."""
-    sizes = {"n": batch, "g": layer.groups, "k": layer.c_o_per_group,
-             "c": layer.c_i_per_group, "p": layer.h_o, "q": layer.w_o}
-    cands = {d: tile_sizes(d, sizes[d]) for d in DIMS}
+    dims = dims_of(layer, batch)
+    cands = {d: tile_sizes(d, dims[d]) for d in DIMS}
     cands["q"] = [layer.w_o]  # whole output rows stream through the array
     if dataflow == "rs":
         least = rs_min_rows(layer.k_h, layer.h_o, rows, cols)
