@@ -45,13 +45,13 @@ def launch(exp: Path, out: Path, log: Path, *extra: str, sleep: float = 0.03) ->
 
 
 def stored(out: Path) -> int:
-    try:
-        db = sqlite3.connect(out / "run.sqlite", timeout=5)
+    try:  # mode=rw: never create the file (the run would then see a run where none is)
+        db = sqlite3.connect(f"file:{out / 'run.sqlite'}?mode=rw", uri=True, timeout=5)
         try:
             return db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
         finally:
             db.close()
-    except sqlite3.OperationalError:  # not created yet
+    except sqlite3.OperationalError:  # not created (or its tables not) yet
         return 0
 
 
