@@ -108,3 +108,28 @@ def test_strategy_for_another_model_is_refused(tmp_path: Path) -> None:
 def test_cli_import_does_not_load_torch() -> None:
     code = "import sys, hwflow.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+USER_MODEL = '''
+from torch import nn
+
+
+def tiny(num_classes=4):
+    return nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3),
+                         nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, num_classes))
+
+
+MODELS = {"tiny": {"builder": "tiny", "input_shape": (2, 6, 6), "num_classes": 4,
+                   "dataset": "synthetic"}}
+'''
+
+
+def test_a_user_model_file(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.py"
+    path.write_text(USER_MODEL)
+    code, out = run("accuracy", "--model", str(path), "--bits", "3", "--json",
+                    "--cache-dir", str(tmp_path))
+    assert code == 0, out
+    data = json.loads(out.strip().splitlines()[-1])
+    assert (data["model"], data["dataset"], data["status"]) == ("tiny", "synthetic", "ok")
+    assert data["float_accuracy"] > 0.5  # 4 classes: chance is 0.25
