@@ -66,6 +66,11 @@ def default_accuracy(exp: Experiment) -> AccuracyDispatch:
     from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
 
     ft = exp.config.finetune
+    if ft.threads is not None:
+        import torch
+
+        # small models train fastest on one thread, and far faster on a busy host
+        torch.set_num_threads(ft.threads)
     return InProcess(AccuracyEvaluator(AccuracySettings(
         model=exp.config.model, dataset=exp.dataset, epochs=exp.epochs, seed=exp.config.seed,
         recipe=ft.recipe, data_dir=ft.data_dir, device=ft.device, cache_dir=ft.cache_dir,

@@ -81,6 +81,7 @@ class FinetuneConfig(Strict):
     data_dir: str | None = None
     cache_dir: str | None = None
     device: str = "cpu"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; null: torch's default")
 
     @field_validator("data_dir", "cache_dir")
     @classmethod
