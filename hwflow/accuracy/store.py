@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+# ``info`` is a JSON description of the key (model, data set, bits, ...) for people reading
+# the database; lookups use only ``key``.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY, info TEXT NOT NULL, accuracy REAL NOT NULL, status TEXT NOT NULL,
@@ -72,11 +74,6 @@ class ResultStore:
             row = db.execute("SELECT accuracy, status, seconds FROM results WHERE key = ?",
                              (key,)).fetchone()
         return StoredResult(*row) if row else None
-
-    def info(self, key: str) -> dict[str, Any] | None:
-        with self._connect() as db:
-            row = db.execute("SELECT info FROM results WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
 
     def put(self, key: str, info: dict[str, Any], result: StoredResult) -> None:
         with self._connect() as db:
