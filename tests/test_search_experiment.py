@@ -112,3 +112,11 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_shipped_experiments_are_valid(path):
     exp = load_experiment(path)
     assert exp.genome(exp.workload(), exp.accelerator()).n_var > 0
+
+
+def test_resume_check_ignores_where_evaluations_run(tmp_path):
+    plain = load_experiment(write(tmp_path, BASE)).settings()
+    moved = load_experiment(write(tmp_path, BASE + "finetune: {threads: 1, device: cuda}\n"))
+    assert moved.settings() == plain
+    reseeded = load_experiment(write(tmp_path, BASE + "seed: 4\n"))
+    assert reseeded.settings() != plain

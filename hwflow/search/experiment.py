@@ -26,6 +26,11 @@ from hwflow.search.objectives import HARDWARE_METRICS, METRICS, UNAVAILABLE, Con
 from hwflow.search.presets import PRESETS
 from hwflow.workload import Workload
 
+# Keys a resumed run may change: they do not change what an evaluation computes.
+FREE_ON_RESUME: tuple[tuple[str, str], ...] = (
+    ("finetune", "threads"), ("finetune", "device"), ("finetune", "data_dir"),
+    ("finetune", "cache_dir"), ("execution", "workers"), ("execution", "scheduler"))
+
 _base_dir: ContextVar[Path] = ContextVar("experiment_dir", default=Path("."))
 
 
@@ -278,8 +283,12 @@ class Experiment:
         return genome
 
     def settings(self) -> dict[str, Any]:
-        """Everything that defines the run, as stored in run.sqlite to check a resume."""
-        return self.config.model_dump(mode="json")
+        """Everything that defines the run's results, as stored in run.sqlite to check a
+        resume; where and how fast evaluations run may change between sessions."""
+        data = self.config.model_dump(mode="json")
+        for section, key in FREE_ON_RESUME:
+            data[section].pop(key)
+        return data
 
 
 def load_experiment(path: str | Path) -> Experiment:
