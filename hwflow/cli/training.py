@@ -115,8 +115,8 @@ def accuracy(model_name: str | None, bits: str | None, strategy_file: str | None
                                "epochs": epochs, "seconds": result.seconds,
                                "status": result.status}))
         return
-    bits_text = bits or ("per-layer strategy" if strategy_file else "16")
-    click.echo(f"{evaluator.entry.name} on {settings.dataset}, {bits_text} bit ({scheme}), "
+    bits_text = strategy_file if strategy_file else f"{bits or 16} bit"
+    click.echo(f"{evaluator.entry.name} on {settings.dataset}, {bits_text} ({scheme}), "
                f"{epochs:g} epoch fine-tune: validation accuracy {result.accuracy:.2%} "
                f"(float {float_accuracy:.2%})"
                + (" [diverged]" if result.status != "ok" else "")
