@@ -26,11 +26,14 @@ class Strict(BaseModel):
 
 
 def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
-    """Map every key path of a composed YAML document to its 1-based line."""
+    """Map every key path of a composed YAML document to its 1-based line; a key given
+    twice in one mapping is an error (plain YAML loading would keep the last silently)."""
     lines: dict[tuple, int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             path = prefix + (key_node.value,)
+            if path in lines:
+                raise _DuplicateKey(".".join(str(p) for p in path), key_node.start_mark.line + 1)
             lines[path] = key_node.start_mark.line + 1
             lines.update(_key_lines(value_node, path))
     elif isinstance(node, yaml.SequenceNode):
@@ -39,6 +42,12 @@ def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
             lines[path] = item.start_mark.line + 1
             lines.update(_key_lines(item, path))
     return lines
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int) -> None:
+        super().__init__(key)
+        self.key, self.line = key, line
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
@@ -57,6 +66,8 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{path}:{where} not valid YAML: {problem}") from None
+    except _DuplicateKey as dup:
+        raise ConfigError(f"{path}: line {dup.line} key '{dup.key}': given twice") from None
     return data, lines
 
 

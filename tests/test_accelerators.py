@@ -87,3 +87,12 @@ def test_area_grows_with_array_and_buffer():
     assert areas == sorted(areas)
     # Eyeriss-class scale: 168 PEs + 128 KB lands within 2x of the 12.25 mm² Eyeriss core
     assert 12.25 / 2 < areas[0] < 12.25 * 2
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    text = open(load_accelerator("spatial-256").source).read()
+    path = tmp_path / "dup.yaml"
+    path.write_text(text + "dataflow: os\n")
+    line = len(text.splitlines()) + 1
+    with pytest.raises(ConfigError, match=rf"line {line} key 'dataflow': given twice"):
+        load_accelerator(str(path))

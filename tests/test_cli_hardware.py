@@ -114,3 +114,16 @@ def test_evaluate_process_never_imports_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["model"] == "resnet20"
+
+
+def test_strategy_mapper_objective_is_used(tmp_path):
+    base = ["--model", "digits-cnn", "--accelerator", "spatial-256", "--level", "fine"]
+    layers = evaluate_json(*base)["layers"]
+    strategy = {"model": "digits-cnn", "accelerator": "spatial-256", "level": "fine", "batch": 1,
+                "mapper_objective": "latency",
+                "layers": [{"name": l["name"], "w_bits": 16, "a_bits": 16} for l in layers]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(strategy))
+    from_file = evaluate_json("--strategy", str(path))
+    assert from_file["totals"] == evaluate_json(*base, "--objective", "latency")["totals"]
+    assert from_file["totals"]["latency_cycles"] <= evaluate_json(*base)["totals"]["latency_cycles"]

@@ -49,12 +49,14 @@ def accelerators() -> None:
               help="Frames processed together [default: 1, or the strategy file's batch].")
 @click.option("--dataflow", type=click.Choice(["rs", "os", "ws"]), default=None,
               help="Override the accelerator's dataflow.")
-@click.option("--objective", type=click.Choice(["energy", "latency", "edp"]), default="energy",
-              show_default=True, help="What the Fine-level mapper minimizes.")
+@click.option("--objective", type=click.Choice(["energy", "latency", "edp"]), default=None,
+              help="What the Fine-level mapper minimizes [default: energy, or the strategy "
+                   "file's mapper_objective].")
 @click.option("--mappings", is_flag=True, help="Print the chosen mapping of each layer (Fine).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON contract instead of a table.")
 def evaluate(model_name: str | None, accel_name: str | None, level: str | None, bits: str | None,
-             strategy_file: str | None, batch: int | None, dataflow: str | None, objective: str,
+             strategy_file: str | None, batch: int | None, dataflow: str | None,
+             objective: str | None,
              mappings: bool, as_json: bool) -> None:
     """Estimate a quantized CNN on an accelerator."""
     from hwflow.catalog import load_accelerator, load_workload
@@ -75,6 +77,7 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
     level = level or stored.get("level", "fine")
     batch = batch or int(stored.get("batch", 1))
     dataflow = dataflow or stored.get("dataflow")
+    objective = objective or stored.get("mapper_objective", "energy")
 
     workload = load_workload(model_name)
     accel = load_accelerator(accel_name)
