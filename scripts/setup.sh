@@ -12,3 +12,4 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install -q --disable-pip-version-check "${HWFLOW_TORCH:-torch==2.13.0}"
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+.venv/bin/python -m hwflow.hw.fine.build_aot || true  # AOT Fine kernel; on failure it warns, the JIT runs

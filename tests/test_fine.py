@@ -1,8 +1,10 @@
-"""Fine level: the Numba mapper against its plain reference, hand-computed access counts,
-the level-ordering and monotonicity properties, and one-line errors."""
+"""Fine level: the Numba mapper (JIT and ahead-of-time builds) against its plain reference,
+hand-computed access counts, the level-ordering and monotonicity properties, and one-line
+errors."""
 
 from __future__ import annotations
 
+import functools
 import random
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from hwflow.hw.coarse import coarse_layer_cost
-from hwflow.hw.fine import fine_layer_cost, kernel as K, reference
+from hwflow.hw.fine import backend, fine_layer_cost, kernel as K, layout as L, reference
 from hwflow.hw.fine.mapper import search_layer
 from hwflow.hw.fine.mapspace import FineMapping, lane_at, lane_count, rs_fold
 from hwflow.hw.mid import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, mid_layer_cost,
@@ -30,6 +32,20 @@ def shared_rf(accel):
     return replace(accel, rf=replace(accel.rf, shared=True))
 
 
+BACKENDS = ["jit", "aot"]
+
+
+def kernel_search(name: str) -> backend.SearchFn:
+    """The JIT kernel, or the AOT module built from the current sources (skips if none)."""
+    if name == "jit":
+        return K.search
+    search = backend.load_aot(backend.sources_digest())
+    if search is None:
+        pytest.skip("no AOT kernel built from the current sources "
+                    "(python -m hwflow.hw.fine.build_aot builds it)")
+    return search
+
+
 # --- the kernel finds exactly the reference optimum -------------------------------------
 
 REFERENCE_CASES = [
@@ -43,32 +59,47 @@ REFERENCE_CASES = [
 ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("df,kind,lanes,bits,objective,batch,index,shared", REFERENCE_CASES)
-def test_kernel_finds_the_reference_optimum(df, kind, lanes, bits, objective, batch, index, shared):
+def reference_accel(df, kind, lanes, shared):
     accel = make_accel(rows=3, cols=4, buffer_kb=0.5, kind=kind, lanes=lanes, dataflow=df,
                        rf=(12, 6, 4))
-    if shared:
-        accel = shared_rf(accel)
+    return shared_rf(accel) if shared else accel
+
+
+@functools.cache  # slow: shared by both backends
+def reference_optimum(df, kind, lanes, bits, objective, batch, index, shared):
+    return reference.search(SMALL_LAYERS[index], *bits, reference_accel(df, kind, lanes, shared),
+                            batch, objective)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("df,kind,lanes,bits,objective,batch,index,shared", REFERENCE_CASES)
+def test_kernel_finds_the_reference_optimum(df, kind, lanes, bits, objective, batch, index, shared,
+                                            name):
+    search = kernel_search(name)
+    accel = reference_accel(df, kind, lanes, shared)
     layer = SMALL_LAYERS[index]
-    mapping, f, stats = search_layer(layer, *bits, accel, batch, objective)
-    ref_mapping, costs, enumerated = reference.search(layer, *bits, accel, batch, objective)
+    mapping, f, stats = search_layer(layer, *bits, accel, batch, objective, search)
+    ref_mapping, costs, enumerated = reference_optimum(df, kind, lanes, bits, objective, batch,
+                                                       index, shared)
     assert mapping == ref_mapping
-    assert f[K.BF_ENERGY] == costs.energy
-    assert f[K.BF_LATENCY] == costs.latency
-    assert (f[K.BF_DRAM], f[K.BF_SRAM], f[K.BF_ARRAY], f[K.BF_RF]) == (
+    assert f[L.BF_ENERGY] == costs.energy
+    assert f[L.BF_LATENCY] == costs.latency
+    assert (f[L.BF_DRAM], f[L.BF_SRAM], f[L.BF_ARRAY], f[L.BF_RF]) == (
         costs.dram, costs.sram, costs.array, costs.rf)
-    assert stats[K.ST_MAPSPACE] == enumerated  # the kernel covers the whole mapspace
+    assert stats[L.ST_MAPSPACE] == enumerated  # the kernel covers the whole mapspace
 
 
-def test_kernel_costs_of_its_choice_match_the_reference_model():
+@pytest.mark.parametrize("name", BACKENDS)
+def test_kernel_costs_of_its_choice_match_the_reference_model(name):
+    search = kernel_search(name)
     accel = make_accel(rows=4, cols=4, buffer_kb=2, dataflow="rs")
     layer = Layer("x", "conv", 8, 16, 10, 10, 8, 8, 3, 3, 1, 0)
-    mapping, f, _ = search_layer(layer, 8, 8, 4, accel, 2, "energy")
+    mapping, f, _ = search_layer(layer, 8, 8, 4, accel, 2, "energy", search)
     costs = reference.evaluate(layer, 8, 8, 4, accel, 2, mapping)
-    assert costs.energy == pytest.approx(f[K.BF_ENERGY], rel=1e-12)
-    assert costs.buffer_reads == pytest.approx(f[K.BF_BUF_READS], rel=1e-12)
-    assert costs.rf_accesses == pytest.approx(f[K.BF_RF_ACCESSES], rel=1e-12)
+    assert costs.energy == pytest.approx(f[L.BF_ENERGY], rel=1e-12)
+    assert costs.buffer_reads == pytest.approx(f[L.BF_BUF_READS], rel=1e-12)
+    assert costs.rf_accesses == pytest.approx(f[L.BF_RF_ACCESSES], rel=1e-12)
 
 
 def test_dram_rule_is_mids_on_random_tilings():

@@ -1,5 +1,6 @@
 """Numba kernel of the Fine mapper: one compiled entry (``search``) for every dataflow,
 engine and objective (integer codes), so a process compiles or loads it once.
+``build_aot`` compiles this same function ahead of time; ``backend`` picks which runs.
 
 It walks the same mapspace as ``reference.search`` and computes the same costs with the
 same floating-point expressions, but exploits two exact equivalences instead of
@@ -20,40 +21,38 @@ Layout of the argument arrays (built by ``mapper``):
   fmap and psum words, shared (0/1)
 - cost: DRAM read/write, buffer read/write, array, RF read/write, DRAM bytes/cycle
   (0: unlimited), MAC energy (Frac.OPs × mac_cost), MACs
+
+and of the three it returns, (best_i, best_f, stats): ``layout``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
-from hwflow.hw.fine import mapspace
+from hwflow.hw.fine import backend, mapspace
+from hwflow.hw.fine.layout import (BF_ARRAY, BF_ARRAY_WORDS, BF_BUF_READS, BF_BUF_WRITES,
+                                   BF_COMPUTE, BF_DRAM, BF_DRAM_CYCLES, BF_DRAM_READ,
+                                   BF_DRAM_WRITE, BF_ENERGY, BF_LATENCY, BF_MAC, BF_RF,
+                                   BF_RF_ACCESSES, BF_SIZE, BF_SRAM, BI_DRAM, BI_FOUND, BI_GLB,
+                                   BI_LANE_LOOP, BI_LANES, BI_RF, BI_SIZE, BI_VARIANT,
+                                   ST_EVALUATED, ST_INNER, ST_MAPSPACE, ST_SIZE, ST_TILES)
 from hwflow.hw.fine.mapspace import (ceil_div, dram_classes_active, lane_at, lane_count,
                                      pass_shape, rf_fits, spatial_count, touched,
                                      words_per_elem)
 
-# Numba keys its on-disk cache on this file only, not on the mapspace helpers it
-# inlines; ``search`` closes over their source digest so editing them recompiles it.
-_MAPSPACE_DIGEST = hashlib.sha256(Path(mapspace.__file__).read_bytes()).hexdigest()
+for _helper in mapspace.KERNEL_HELPERS:  # compiled inline wherever the kernel calls them
+    register_jitable(_helper)
+
+# Numba keys its on-disk cache on this file only, not on the mapspace helpers and layout
+# constants it compiles in; ``search`` closes over the digest of all of them so that
+# editing any one recompiles it.
+SOURCES_DIGEST = backend.sources_digest()
 
 # relevance of n, g, k, c, p, q to weights, inputs, outputs (mid.RELEVANT)
 _RELEVANT = np.array([[0, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 1], [1, 1, 1, 0, 1, 1]],
                      dtype=np.int64)
-
-# best_i layout
-BI_TILE, BI_DRAM, BI_VARIANT, BI_LANE_LOOP, BI_LANES = 0, 6, 7, 8, 9
-BI_RF, BI_GLB, BI_FOUND, BI_SIZE = 10, 13, 14, 15
-# best_f layout
-(BF_ENERGY, BF_DRAM, BF_SRAM, BF_ARRAY, BF_RF, BF_MAC, BF_LATENCY, BF_COMPUTE,
- BF_DRAM_CYCLES, BF_DRAM_READ, BF_DRAM_WRITE, BF_BUF_READS, BF_BUF_WRITES, BF_ARRAY_WORDS,
- BF_RF_ACCESSES) = range(15)
-BF_SIZE = 15
-# stats layout: mapspace size, cost evaluations, tiles that fit the buffer, RF-feasible
-# inner mappings
-ST_MAPSPACE, ST_EVALUATED, ST_TILES, ST_INNER = 0, 1, 2, 3
 
 
 @njit(cache=True)
@@ -116,9 +115,9 @@ def _divisors_into(n, out):
 def _build_search(digest: str):
     @njit(cache=True)
     def search(lay, cand_n, cand_g, cand_k, cand_c, cand_p, cand_q, reps, hw, cost):
-        """Best mapping of one layer; returns (best_i, best_f, stats), see module doc."""
+        """Best mapping of one layer; returns (best_i, best_f, stats), see ``layout``."""
         if len(digest) == 0:  # never true: makes ``digest`` part of the cache key
-            raise ValueError("no mapspace digest")
+            raise ValueError("no sources digest")
         big_n, big_g, big_k, big_c, big_p, big_q = lay[0], lay[1], lay[2], lay[3], lay[4], lay[5]
         r, s, stride, dil = lay[6], lay[7], lay[8], lay[9]
         rows, cols, word, b_max, engine, lanes = hw[0], hw[1], hw[2], hw[3], hw[4], hw[5]
@@ -141,7 +140,7 @@ def _build_search(digest: str):
 
         best_i = np.zeros(BI_SIZE, dtype=np.int64)
         best_f = np.zeros(BF_SIZE, dtype=np.float64)
-        stats = np.zeros(4, dtype=np.int64)
+        stats = np.zeros(ST_SIZE, dtype=np.int64)
         best1, best2 = np.inf, np.inf
         tile = np.empty(6, dtype=np.int64)
         counts = np.empty(3, dtype=np.int64)
@@ -362,4 +361,4 @@ def _build_search(digest: str):
     return search
 
 
-search = _build_search(_MAPSPACE_DIGEST)
+search = _build_search(SOURCES_DIGEST)

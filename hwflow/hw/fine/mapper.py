@@ -1,9 +1,10 @@
 """Fine level entry point: the best mapping of one layer, its costs and a printable form.
 
-``fine_layer_cost`` packs the layer and accelerator into flat arrays, runs the Numba
-kernel (``kernel.search``) and turns its answer into a ``LayerCost`` with the energy
-breakdown {dram, sram, array, rf, mac}, the latency in cycles, the mapping on one line
-and ``details`` (mapspace size, cost evaluations, utilization, access totals).
+``fine_layer_cost`` packs the layer and accelerator into flat arrays, runs the compiled
+kernel (``kernel.search``, ahead of time or JIT: ``backend``) and turns its answer into
+a ``LayerCost`` with the energy breakdown {dram, sram, array, rf, mac}, the latency in
+cycles, the mapping on one line and ``details`` (mapspace size, cost evaluations,
+utilization, access totals).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from hwflow.hw.coarse import ideal_cycles
 from hwflow.hw.engines import frac_ops
-from hwflow.hw.fine import kernel as K
+from hwflow.hw.fine import backend, layout as L
 from hwflow.hw.fine.mapspace import (DATAFLOW_CODES, DRAM_CLASSES, ENGINE_CODES,
                                      OBJECTIVE_CODES, PASS_LOOPS, FineMapping, pass_shape,
                                      rf_fits, rf_packing, tile_candidates)
@@ -48,19 +49,20 @@ def kernel_args(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Ac
 
 
 def search_layer(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
-                 batch: int, objective: str
+                 batch: int, objective: str, search: backend.SearchFn | None = None
                  ) -> tuple[FineMapping | None, np.ndarray, np.ndarray]:
-    """Run the kernel: (best mapping or None, best_f, stats); see kernel's layouts."""
+    """Run the kernel (``search``, by default the process's ``backend.current``): (best
+    mapping or None, best_f, stats); see ``layout``."""
     cands, args = kernel_args(layer, w_bits, a_bits, out_bits, accel, batch, objective)
-    best_i, best_f, stats = K.search(*args)
-    if not best_i[K.BI_FOUND]:
+    best_i, best_f, stats = (search or backend.current()[1])(*args)
+    if not best_i[L.BI_FOUND]:
         return None, best_f, stats
     mapping = FineMapping(
         dataflow=accel.dataflow,
-        tile=tuple(int(cands[d][best_i[K.BI_TILE + j]]) for j, d in enumerate(DIMS)),
-        dram_class=int(best_i[K.BI_DRAM]), variant=int(best_i[K.BI_VARIANT]),
-        lane_loop=int(best_i[K.BI_LANE_LOOP]), lanes=int(best_i[K.BI_LANES]),
-        rf=tuple(int(x) for x in best_i[K.BI_RF:K.BI_RF + 3]), glb_inner=int(best_i[K.BI_GLB]))
+        tile=tuple(int(cands[d][best_i[L.BI_TILE + j]]) for j, d in enumerate(DIMS)),
+        dram_class=int(best_i[L.BI_DRAM]), variant=int(best_i[L.BI_VARIANT]),
+        lane_loop=int(best_i[L.BI_LANE_LOOP]), lanes=int(best_i[L.BI_LANES]),
+        rf=tuple(int(x) for x in best_i[L.BI_RF:L.BI_RF + 3]), glb_inner=int(best_i[L.BI_GLB]))
     return mapping, best_f, stats
 
 
@@ -104,7 +106,7 @@ def describe(layer: Layer, batch: int, accel: Accelerator, m: FineMapping) -> st
 def _no_mapping_error(layer: Layer, w_bits: int, a_bits: int, accel: Accelerator, batch: int,
                       stats: np.ndarray) -> MappingError:
     df = accel.dataflow.upper()
-    if stats[K.ST_TILES] == 0:
+    if stats[L.ST_TILES] == 0:
         cands = tile_candidates(layer, batch, accel.dataflow, accel.rows, accel.cols)
         smallest = {d: cands[d][0] for d in DIMS}
         need = footprint_bits(layer, smallest, w_bits, a_bits, accel.engine.b_max, accel.word_bits)
@@ -144,17 +146,17 @@ def fine_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel
     f = [float(x) for x in f]
     return LayerCost(
         macs=macs, frac_ops=frac_ops(macs, accel.engine, w_bits, a_bits),
-        dram_bytes=(f[K.BF_DRAM_READ] + f[K.BF_DRAM_WRITE]) / 8,
-        latency_cycles=f[K.BF_LATENCY], energy=f[K.BF_ENERGY],
-        breakdown={"dram": f[K.BF_DRAM], "sram": f[K.BF_SRAM], "array": f[K.BF_ARRAY],
-                   "rf": f[K.BF_RF], "mac": f[K.BF_MAC]},
+        dram_bytes=(f[L.BF_DRAM_READ] + f[L.BF_DRAM_WRITE]) / 8,
+        latency_cycles=f[L.BF_LATENCY], energy=f[L.BF_ENERGY],
+        breakdown={"dram": f[L.BF_DRAM], "sram": f[L.BF_SRAM], "array": f[L.BF_ARRAY],
+                   "rf": f[L.BF_RF], "mac": f[L.BF_MAC]},
         mapping=describe(layer, batch, accel, mapping),
         details={
-            "mapspace": int(stats[K.ST_MAPSPACE]), "evaluated": int(stats[K.ST_EVALUATED]),
-            "utilization": ideal / f[K.BF_COMPUTE] if f[K.BF_COMPUTE] else 1.0,
-            "bound": "memory" if f[K.BF_DRAM_CYCLES] > f[K.BF_COMPUTE] else "compute",
-            "accesses": {"dram_words": (f[K.BF_DRAM_READ] + f[K.BF_DRAM_WRITE]) / word,
-                         "buffer_words": f[K.BF_BUF_READS] + f[K.BF_BUF_WRITES],
-                         "array_words": f[K.BF_ARRAY_WORDS],
-                         "rf_accesses": f[K.BF_RF_ACCESSES]},
+            "mapspace": int(stats[L.ST_MAPSPACE]), "evaluated": int(stats[L.ST_EVALUATED]),
+            "utilization": ideal / f[L.BF_COMPUTE] if f[L.BF_COMPUTE] else 1.0,
+            "bound": "memory" if f[L.BF_DRAM_CYCLES] > f[L.BF_COMPUTE] else "compute",
+            "accesses": {"dram_words": (f[L.BF_DRAM_READ] + f[L.BF_DRAM_WRITE]) / word,
+                         "buffer_words": f[L.BF_BUF_READS] + f[L.BF_BUF_WRITES],
+                         "array_words": f[L.BF_ARRAY_WORDS],
+                         "rf_accesses": f[L.BF_RF_ACCESSES]},
         })

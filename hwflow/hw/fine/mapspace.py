@@ -20,18 +20,29 @@ A Fine mapping of one layer has four parts, outermost first:
    RF); the remaining factors L/t2 run at the buffer level in one of 3! orders, of which
    only the innermost multi-trip loop matters (``glb_class``).
 
-The helpers here are plain Python on ints (``register_jitable``): the reference mapper
-calls them as they are and the Numba kernel compiles the very same code inline.
+The helpers here are plain Python on ints: the reference mapper calls them as they are,
+and the Numba kernel compiles the very same code inline (those marked ``kernel_helper``;
+``kernel`` registers them with Numba, so this module never imports it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from numba.extending import register_jitable
+from typing import Any, Callable, TypeVar
 
 from hwflow.hw.mid import DIMS, dims_of, tile_sizes
 from hwflow.workload import Layer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+KERNEL_HELPERS: list[Callable[..., Any]] = []
+
+
+def kernel_helper(fn: F) -> F:
+    """Mark a helper the kernel compiles inline; it stays a plain Python function here."""
+    KERNEL_HELPERS.append(fn)
+    return fn
+
 
 DATAFLOW_CODES: dict[str, int] = {"rs": 0, "ws": 1, "os": 2}
 ENGINE_CODES: dict[str, int] = {"vectorized": 0, "bit-serial": 1}
@@ -56,7 +67,7 @@ def dram_class(order: tuple[str, ...], trips: dict[str, int]) -> int:
     return 0
 
 
-@register_jitable
+@kernel_helper
 def dram_classes_active(trips_n: int, trips_k: int, trips_c: int, trips_p: int,
                         trips_q: int) -> tuple[bool, bool, bool]:
     """Which DRAM classes some order of this tiling belongs to."""
@@ -77,18 +88,18 @@ def glb_class(order: tuple[int, ...], t1: tuple[int, int, int]) -> int:
     return -1
 
 
-@register_jitable
+@kernel_helper
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-@register_jitable
+@kernel_helper
 def balanced(extent: int, cap: int) -> int:
     """Spatial factor ≤ cap that covers ``extent`` in the fewest folds, evenly."""
     return ceil_div(extent, ceil_div(extent, cap))
 
 
-@register_jitable
+@kernel_helper
 def divisor_count(n: int) -> int:
     count = 0
     for d in range(1, n + 1):
@@ -97,7 +108,7 @@ def divisor_count(n: int) -> int:
     return count
 
 
-@register_jitable
+@kernel_helper
 def divisor_at(n: int, index: int) -> int:
     """The index-th divisor of n in ascending order."""
     seen = 0
@@ -109,7 +120,7 @@ def divisor_at(n: int, index: int) -> int:
     return n
 
 
-@register_jitable
+@kernel_helper
 def rs_fold(r: int, e: int, rows: int, cols: int) -> tuple[int, int, int, int]:
     """Row stationary: fold or replicate the logical PE set r × e (filter rows × ofmap
     rows) onto rows × cols PEs, as Eyeriss (JSSC'17 §IV.A) and nn_dataflow's
@@ -129,14 +140,14 @@ def rs_fold(r: int, e: int, rows: int, cols: int) -> tuple[int, int, int, int]:
     return fold_h, ceil_div(fold_w, w2h), repl_h // w2h, repl_w
 
 
-@register_jitable
+@kernel_helper
 def rs_min_rows(r: int, p: int, rows: int, cols: int) -> int:
     """Smallest p tile row stationary accepts: one fold piece of the whole ofmap height."""
     fold_w = rs_fold(r, p, rows, cols)[1]
     return ceil_div(p, fold_w)
 
 
-@register_jitable
+@kernel_helper
 def spatial_count(dataflow: int, r: int, pt: int, rows: int, cols: int) -> int:
     """How many spatial variants a buffer tile has: RS splits its row replication between
     input and output channels (each divisor of repl_h); WS and OS may lay their two
@@ -146,7 +157,7 @@ def spatial_count(dataflow: int, r: int, pt: int, rows: int, cols: int) -> int:
     return 1 if rows == cols else 2
 
 
-@register_jitable
+@kernel_helper
 def pass_shape(dataflow: int, variant: int, n: int, k: int, c: int, pt: int, qt: int,
                r: int, s: int, rows: int, cols: int
                ) -> tuple[int, int, int, int, int, int, int, int, int, int]:
@@ -181,7 +192,7 @@ def pass_shape(dataflow: int, variant: int, n: int, k: int, c: int, pt: int, qt:
     return (1, a_k, n * fold_p * fold_q, r * s, 1, fold_p, fold_q, r * s, s, 1)
 
 
-@register_jitable
+@kernel_helper
 def lane_count(extent: int, spatial: int, u_max: int) -> int:
     """Lane factors worth trying on one pass loop: for every distinct trip count the
     loop can reach with u ≤ u_max lanes, the smallest u reaching it (u = 1 excluded:
@@ -196,7 +207,7 @@ def lane_count(extent: int, spatial: int, u_max: int) -> int:
     return count
 
 
-@register_jitable
+@kernel_helper
 def lane_at(extent: int, spatial: int, u_max: int, index: int) -> int:
     """The index-th lane factor of ``lane_count``'s list, ascending."""
     seen = 0
@@ -228,7 +239,7 @@ def rf_packing(engine: int, w_bits: int, a_bits: int, b_max: int,
     return (*f, *i, *one(b_max))
 
 
-@register_jitable
+@kernel_helper
 def rf_fits(n_f: int, n_i: int, n_o: int, per_f: int, each_f: int, per_i: int, each_i: int,
             per_p: int, each_p: int, words_f: int, words_i: int, words_p: int,
             shared: bool) -> bool:
@@ -241,7 +252,7 @@ def rf_fits(n_f: int, n_i: int, n_o: int, per_f: int, each_f: int, per_i: int, e
     return need_f <= words_f and need_i <= words_i and need_p <= words_p
 
 
-@register_jitable
+@kernel_helper
 def words_per_elem(bits: int, word_bits: int) -> float:
     """Words one element of ``bits`` takes when packed word-aligned (on average)."""
     if bits > word_bits:
@@ -249,7 +260,7 @@ def words_per_elem(bits: int, word_bits: int) -> float:
     return 1.0 / (word_bits // bits)
 
 
-@register_jitable
+@kernel_helper
 def touched(extent: float, k: int, stride: int, dilation: int) -> float:
     """Input rows (or columns) that ``extent`` consecutive outputs read; the same rule as
     ``Layer.input_rows``, for an average (fractional) extent."""
