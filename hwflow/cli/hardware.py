@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -69,7 +70,11 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
     strategy = load_strategy(strategy_file) if strategy_file else None
     stored = strategy.extra if strategy else {}
     model_name = model_name or (strategy.model if strategy else None)
-    accel_name = accel_name or stored.get("accelerator")
+    if not accel_name and stored.get("accelerator"):
+        accel_name = str(stored["accelerator"])
+        beside = Path(strategy_file).parent / accel_name  # a file exported with the strategy
+        if accel_name.endswith((".yaml", ".yml")) and not Path(accel_name).is_absolute():
+            accel_name = str(beside)
     if not model_name:
         raise HwflowError("--model is required (or a --strategy file naming its model)")
     if not accel_name:

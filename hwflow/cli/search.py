@@ -61,8 +61,12 @@ class _RichProgress:
         self.bar.update(self.task, completed=row.generation, evals=row.evaluations,
                         hits=row.cache_hits, hv=f"{row.hypervolume:.4f}")
 
+    def note(self, line: str) -> None:
+        """A line above the bars (a flow announces each step)."""
+        self.bar.console.print(line)
 
-def _summary(result, exp) -> None:
+
+def _summary(result, exp, files: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -84,7 +88,14 @@ def _summary(result, exp) -> None:
     if result.generations < result.planned:
         console.print(f"stopped early: no new genomes could be bred after generation "
                       f"{result.generations} (the search space is nearly exhausted)")
-    files = Table(title=f"files written under {result.out}")
+    if files:
+        _files(console, result.out, result.files)
+
+
+def _files(console, out: Path, paths) -> None:
+    from rich.table import Table
+
+    files = Table(title=f"files written under {out}")
     files.add_column("file")
     files.add_column("what")
     about = {"run.sqlite": "every evaluation and generation (resume from it)",
@@ -93,10 +104,34 @@ def _summary(result, exp) -> None:
              "accuracy-leader.yaml": "strategy of the most accurate solution",
              "compression-leader.yaml": "strategy of the most compressed solution",
              "front.png": "2-D projections of the front", "hypervolume.png": "convergence curve",
-             "bitwidths.png": "layer-wise bitwidths of the hypervolume leader"}
-    for path in result.files:
-        files.add_row(str(path.relative_to(result.out)), about.get(path.name, ""))
+             "bitwidths.png": "layer-wise bitwidths of the hypervolume leader",
+             "flow.csv": "the flow's path: stage, inputs, outcome and why per step"}
+    for path in paths:
+        what = about.get(path.name, "")
+        if path.name.endswith(".accelerator.yaml"):
+            what = "its accelerator (hwflow evaluate --accelerator reads it)"
+        files.add_row(str(path.relative_to(out)), what)
     console.print(files)
+
+
+def _flow_summary(flow) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from hwflow.runs.reports import inputs_text
+
+    console = Console()
+    verdict = "every stage met its constraints" if flow.met else "no design met every stage's constraints"
+    table = Table(title=f"flow path: {verdict}")
+    for column in ("step", "level", "cand.", "inputs", "outcome", "why"):
+        table.add_column(column)
+    for s in flow.path:
+        table.add_row(str(s.step), s.level, "" if s.candidate is None else str(s.candidate),
+                      inputs_text(s.inputs), s.outcome, s.why)
+    console.print(table)
+    if flow.final is not None:
+        _summary(flow.final, flow.final_experiment, files=False)
+    _files(console, flow.out, flow.files)
 
 
 @click.command()
@@ -110,8 +145,10 @@ def _summary(result, exp) -> None:
 @click.option("--no-plots", is_flag=True, help="Skip writing the plots.")
 def search(experiment: str, out: str | None, resume: bool, workers: int | None,
            scheduler: str | None, no_plots: bool) -> None:
-    """Search layer-wise bitwidths for an EXPERIMENT.yaml (NSGA-II or SOGA)."""
+    """Search layer-wise bitwidths (and accelerator knobs) for an EXPERIMENT.yaml with
+    NSGA-II or SOGA; with stages, run the multi-level flow."""
     from hwflow.search.driver import SearchStopped, run_search
+    from hwflow.search.flow import run_flow
     from hwflow.search.experiment import load_experiment
 
     for option, value in (("--workers", workers), ("--scheduler", scheduler)):
@@ -123,12 +160,20 @@ def search(experiment: str, out: str | None, resume: bool, workers: int | None,
     _stop_on_sigterm()
     try:
         with _RichProgress() as progress:
-            result = run_search(exp, out_dir, resume=resume, progress=progress, plots=not no_plots)
+            if exp.stages:
+                result = run_flow(exp, out_dir, resume=resume, progress=progress,
+                                  plots=not no_plots, announce=progress.note)
+            else:
+                result = run_search(exp, out_dir, resume=resume, progress=progress,
+                                    plots=not no_plots)
     except SearchStopped as stop:
         click.echo(f"{stop}; continue with: hwflow search {experiment} --out {out_dir} --resume",
                    err=True)
         sys.exit(130)
-    _summary(result, exp)
+    if exp.stages:
+        _flow_summary(result)
+    else:
+        _summary(result, exp)
 
 
 @click.command()
@@ -142,10 +187,11 @@ def export(run_dir: str, pick: str, output: str | None) -> None:
 
     from hwflow.runs.reports import export as export_strategy
 
-    strategy = export_strategy(run_dir, pick)
+    strategy = export_strategy(run_dir, pick, output)
     if output:
-        strategy.save(output)
-        click.echo(f"wrote {output} (id {strategy.extra['id']})", err=True)
+        also = (f" and {Path(output).parent / strategy.extra['accelerator']}"
+                if str(strategy.extra["accelerator"]).endswith(".accelerator.yaml") else "")
+        click.echo(f"wrote {output}{also} (id {strategy.extra['id']})", err=True)
     else:
         click.echo(yaml.safe_dump(strategy.to_yaml_dict(), sort_keys=False), nl=False)
 
@@ -158,8 +204,8 @@ def plot(run_dir: str) -> None:
     from hwflow.runs.reports import open_run
     from hwflow.runs.store import STORE_NAME, RunStore
 
-    run = open_run(run_dir)
-    with RunStore(Path(run_dir) / STORE_NAME) as store:
+    run = open_run(run_dir)  # a flow's directory opens as its final step's
+    with RunStore(run.folder / STORE_NAME) as store:
         for path in write_plots(run, store):
             click.echo(str(path))
 

@@ -57,6 +57,18 @@ CREATE TABLE IF NOT EXISTS populations (
 CREATE TABLE IF NOT EXISTS checkpoints (
     level TEXT PRIMARY KEY, generation INTEGER NOT NULL, state BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS flow (    -- a multi-level flow's path (hwflow.search.flow)
+    step INTEGER PRIMARY KEY,        -- 1, 2, ... in the order taken
+    stage INTEGER NOT NULL,          -- index into the experiment's stages
+    level TEXT NOT NULL,
+    candidate INTEGER,               -- 1-based candidate of the stage; NULL when abstracting
+    inputs TEXT NOT NULL,            -- JSON: inherited inputs and the candidate's own
+    outcome TEXT NOT NULL,           -- refine | done | unmet | abstract | failed
+    why TEXT NOT NULL,
+    folder TEXT,                     -- the step's run directory, relative; NULL when abstracting
+    front_size INTEGER NOT NULL, feasible INTEGER NOT NULL,
+    hypervolume REAL NOT NULL, evaluations INTEGER NOT NULL
+);
 """
 
 
@@ -88,6 +100,24 @@ class GenerationRow:
     evaluations: int
     cache_hits: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One step of a flow's path: a stage searched with one candidate, or an abstraction."""
+
+    step: int
+    stage: int
+    level: str
+    candidate: int | None
+    inputs: dict[str, Any]
+    outcome: str
+    why: str
+    folder: str | None
+    front_size: int = 0
+    feasible: int = 0
+    hypervolume: float = 0.0
+    evaluations: int = 0
 
 
 _EVAL_COLUMNS = ("id, level, genome, w_bits, a_bits, metrics, objectives, constraints, "
@@ -218,6 +248,17 @@ class RunStore:
         rows = (self.db.execute(query + " WHERE level = ? ORDER BY generation", (level,)) if level
                 else self.db.execute(query + " ORDER BY level, generation"))
         return [GenerationRow(*r) for r in rows]
+
+    # --- a flow's path ------------------------------------------------------------------
+
+    def add_flow_step(self, s: FlowStep) -> None:
+        self.db.execute("INSERT INTO flow VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (s.step, s.stage, s.level, s.candidate, json.dumps(s.inputs), s.outcome,
+                         s.why, s.folder, s.front_size, s.feasible, s.hypervolume, s.evaluations))
+
+    def flow_steps(self) -> list[FlowStep]:
+        rows = self.db.execute("SELECT * FROM flow ORDER BY step")
+        return [FlowStep(r[0], r[1], r[2], r[3], json.loads(r[4]), *r[5:]) for r in rows]
 
     def population(self, level: str, generation: int) -> list[Evaluation]:
         rows = self.db.execute(

@@ -14,7 +14,9 @@ import numpy as np
 
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import layer_cost
+from hwflow.hw.mid import MappingError
 from hwflow.hw.spec import Accelerator
+from hwflow.search.accelerator_genes import AcceleratorSpace
 from hwflow.workload import Workload
 
 LAYER_METRICS: tuple[str, ...] = ("macs", "frac_ops", "dram_bytes", "latency_cycles", "energy")
@@ -92,3 +94,58 @@ class HardwareTable:
         if "energy" in result:
             result["edp"] = result["energy"] * result["latency_cycles"]
         return result
+
+
+class AcceleratorCosts:
+    """Hardware metrics when the accelerator varies per individual (accelerator co-search).
+
+    Each individual's accelerator is built from its accelerator genes; every layer's cost
+    comes from ``hwflow.hw.levels.layer_cost`` (cached per layer, bitwidths, accelerator and
+    batch), summed in network order exactly like ``Report.total``. A layer that no mapping
+    fits on an individual's accelerator (buffer or register files too small) counts in
+    ``unmapped_layers`` and makes the cost metrics infinite; the search treats
+    ``unmapped_layers > 0`` as a broken constraint.
+    """
+
+    def __init__(self, workload: Workload, space: AcceleratorSpace, level: str,
+                 objective: str = "energy") -> None:
+        self.workload, self.space, self.level, self.objective = workload, space, level, objective
+        self._designs: dict[tuple[int, ...], tuple[Accelerator, int]] = {}
+
+    def design(self, index: tuple[int, ...]) -> tuple[Accelerator, int]:
+        """The accelerator and batch of one individual's accelerator genes."""
+        found = self._designs.get(index)
+        if found is None:
+            found = self._designs[index] = self.space.build(self.space.values(index))
+        return found
+
+    def totals(self, w_bits: np.ndarray, a_bits: np.ndarray,
+               accel_index: np.ndarray) -> dict[str, np.ndarray]:
+        w_bits = np.atleast_2d(np.asarray(w_bits, dtype=np.int64))
+        a_bits = np.atleast_2d(np.asarray(a_bits, dtype=np.int64))
+        rows = [self._network(w, a, *self.design(tuple(int(i) for i in index)))
+                for w, a, index in zip(w_bits, a_bits, np.atleast_2d(accel_index))]
+        return {m: np.array([r[m] for r in rows], dtype=float) for m in rows[0]} if rows else {}
+
+    def _network(self, w: np.ndarray, a: np.ndarray, accel: Accelerator,
+                 batch: int) -> dict[str, float]:
+        layers = self.workload.layers
+        costs, unmapped = [], 0
+        for i, layer in enumerate(layers):
+            out_bits = int(a[i + 1]) if i + 1 < len(layers) else accel.word_bits
+            try:
+                costs.append(layer_cost(layer, int(w[i]), int(a[i]), out_bits, accel, batch,
+                                        self.level, self.objective))
+            except MappingError:
+                unmapped += 1
+        has_energy = self.level != "coarse"
+        if unmapped:
+            out = {m: np.inf for m in LAYER_METRICS if m != "energy" or has_energy}
+        else:
+            out = {m: float(sum(getattr(c, m) for c in costs))  # as Report.total
+                   for m in LAYER_METRICS if m != "energy" or has_energy}
+        out["area"] = accelerator_area(accel)
+        if has_energy:
+            out["edp"] = out["energy"] * out["latency_cycles"]
+        out["unmapped_layers"] = float(unmapped)
+        return out

@@ -20,11 +20,12 @@ import numpy as np
 from hwflow.runs import reports
 from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore
 from hwflow.search.algorithms import make_algorithm
-from hwflow.search.costs import HardwareTable
+from hwflow.search.accelerator_genes import accelerator_yaml
+from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.dispatch import AccuracyDispatch, InProcess
 from hwflow.search.experiment import Experiment
 from hwflow.search.fitness import Fitness, FitnessStats
-from hwflow.search.objectives import HARDWARE_METRICS, Scoring
+from hwflow.search.objectives import HARDWARE_METRICS, MAPPABLE, Scoring, per_frame
 from hwflow.search.problem import BitwidthProblem
 from hwflow.search.soga import SogaScoring
 
@@ -79,7 +80,10 @@ def default_accuracy(exp: Experiment) -> AccuracyDispatch:
 
 def run_search(exp: Experiment, out: str | Path, resume: bool = False,
                accuracy: AccuracyDispatch | None = None, progress: Progress | None = None,
-               plots: bool = True) -> RunResult:
+               plots: bool = True, seeds: np.ndarray | None = None) -> RunResult:
+    """Run (or with ``resume`` continue) ``exp`` into ``out``. ``seeds``: genomes that start
+    the initial population (a flow's refinement seeds it with the front of the stage above;
+    random genomes fill the rest)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
@@ -91,7 +95,7 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
             raise RunError(f"{out}: no run to resume (no {STORE_NAME}); start one without --resume")
         with RunStore(store_path) as store:
             try:
-                session = _Session(exp, out, store, accuracy, progress)
+                session = _Session(exp, out, store, accuracy, progress, seeds)
             except KeyboardInterrupt:  # e.g. while the float baseline trains
                 history = store.generations(exp.config.level)
                 raise SearchStopped(out, history[-1].generation if history else 0) from None
@@ -108,18 +112,36 @@ def _first_difference(stored: Any, current: Any, path: str = "") -> str | None:
     return None if stored == current else path.rstrip(".")
 
 
+def check_settings(exp: Experiment, out: Path, store: RunStore) -> None:
+    """Store the experiment's settings in a new run; refuse to resume with other ones."""
+    stored, current = store.get_meta("experiment"), exp.settings()
+    if stored is None:
+        store.set_meta("experiment", current)
+        return
+    key = _first_difference(stored, current)
+    if key is not None:
+        raise RunError(f"{exp.path}: key '{key}' differs from the run stored in {out}; "
+                       "resume with the experiment it was started with, or choose another --out")
+
+
 class _Session:
     def __init__(self, exp: Experiment, out: Path, store: RunStore,
-                 accuracy: AccuracyDispatch | None, progress: Progress | None) -> None:
+                 accuracy: AccuracyDispatch | None, progress: Progress | None,
+                 seeds: np.ndarray | None = None) -> None:
         self.exp, self.out, self.store, self.progress = exp, out, store, progress
+        self.seeds = seeds
         self.level = exp.config.level
-        self._check_settings()
+        check_settings(exp, out, store)
         self.workload = exp.workload()
-        self.accel = exp.accelerator()
+        self.space = exp.space()
+        self.accel = self.space.fixed_accelerator
         self.genome = exp.genome(self.workload, self.accel)
-        self.table = HardwareTable(self.workload, self.accel, self.level, exp.config.batch,
-                                   exp.config.mapper_objective)
-        self.reference = self._reference_metrics()
+        fixed_table = HardwareTable(self.workload, self.accel, self.level, exp.batch,
+                                    exp.config.mapper_objective)
+        self.table = (AcceleratorCosts(self.workload, self.space, self.level,
+                                       exp.config.mapper_objective)
+                      if self.genome.n_accel else fixed_table)
+        self.reference = self._reference_metrics(fixed_table)
         if exp.uses_accuracy and accuracy is None:
             accuracy = default_accuracy(exp)
         self.accuracy = accuracy if exp.uses_accuracy else None
@@ -129,22 +151,15 @@ class _Session:
                                self.accuracy, on_evaluation=progress.evaluation if progress else None)
         self.problem = BitwidthProblem(self.fitness)
 
-    def _check_settings(self) -> None:
-        stored, current = self.store.get_meta("experiment"), self.exp.settings()
-        if stored is None:
-            self.store.set_meta("experiment", current)
-            return
-        key = _first_difference(stored, current)
-        if key is not None:
-            raise RunError(f"{self.exp.path}: key '{key}' differs from the run stored in "
-                           f"{self.out}; resume with the experiment it was started with, or "
-                           "choose another --out")
-
-    def _reference_metrics(self) -> dict[str, float]:
-        """Metrics of the uncompressed network (φ* of Eq. 1; the hypervolume's scale)."""
+    def _reference_metrics(self, table: HardwareTable) -> dict[str, float]:
+        """Metrics of the uncompressed network on the accelerator without searched knobs
+        (φ* of Eq. 1; the hypervolume's scale), per frame when the batch is searched."""
         bits = 16 if 16 in self.accel.supported_bits else max(self.accel.supported_bits)
         full = np.full((1, len(self.workload.layers)), bits)
-        return {m: float(v[0]) for m, v in self.table.totals(full, full).items()}
+        totals = table.totals(full, full)
+        if "batch" in self.space.names:
+            totals = per_frame(totals, self.exp.batch)
+        return {m: float(v[0]) for m, v in totals.items()}
 
     def _float_accuracy(self) -> float:
         value = self.store.get_meta("float_accuracy")
@@ -155,20 +170,25 @@ class _Session:
 
     def _scoring(self) -> Scoring:
         c = self.exp.config
+        constraints = self.exp.constraints + ((MAPPABLE,) if self.genome.n_accel else ())
         if c.algorithm == "nsga2":
-            return Scoring(self.exp.objectives, self.exp.constraints)
+            return Scoring(self.exp.objectives, constraints)
         metric = next(m for m in self.exp.objectives if m in HARDWARE_METRICS)
         psi_star = self._float_accuracy() if "accuracy" in self.exp.objectives else 1.0
-        return SogaScoring(self.exp.objectives, self.exp.constraints, threshold=c.soga.threshold,
+        return SogaScoring(self.exp.objectives, constraints, threshold=c.soga.threshold,
                            psi_star=psi_star, phi_star=self.reference[metric])
 
     def _save_meta(self) -> None:
         c = self.exp.config
         for key, value in {
             "name": self.exp.name, "model": self.workload.name, "accelerator": c.accelerator,
-            "level": self.level, "batch": c.batch, "dataflow": self.accel.dataflow,
+            "level": self.level, "batch": self.exp.batch, "dataflow": self.accel.dataflow,
             "mapper_objective": c.mapper_objective, "objectives": list(self.exp.objectives),
-            "constraints": [[k.metric, k.bound] for k in self.exp.constraints],
+            "constraints": [[k.metric, k.bound] for k in self.scoring.constraints],
+            # what export needs to rebuild each solution's accelerator from its genes
+            "accelerator_genes": list(self.space.names),
+            "accelerator_fixed": dict(self.space.fixed),
+            "accelerator_base": accelerator_yaml(self.space.base),
             "layers": list(self.workload.layer_names), "reference": self.reference,
             "algorithm": c.algorithm, "population": self.exp.population,
             "generations": self.exp.generations,
@@ -186,7 +206,7 @@ class _Session:
             algorithm.problem = self.problem
             return algorithm
         algorithm = make_algorithm(self.exp.config.algorithm, self.exp.population,
-                                   self.exp.config.mutation_prob)
+                                   self.exp.config.mutation_prob, seeds=self.seeds)
         algorithm.setup(self.problem, termination=("n_gen", self.exp.generations),
                         seed=self.exp.config.seed, verbose=False)
         return algorithm

@@ -10,17 +10,20 @@ folders) are taken relative to the experiment file and stored resolved.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator, Literal, Mapping
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hwflow.catalog import load_accelerator, load_workload, model_entry
-from hwflow.config import Strict, read_yaml, validate
+from hwflow.config import ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.spec import Accelerator
+from hwflow.search.accelerator_genes import (AcceleratorGenesConfig, AcceleratorSpace,
+                                             DataflowName, EngineName)
 from hwflow.search.genome import BitGenome
 from hwflow.search.objectives import HARDWARE_METRICS, METRICS, UNAVAILABLE, Constraint
 from hwflow.search.presets import PRESETS
@@ -113,6 +116,68 @@ class ExecutionConfig(Strict):
         return value
 
 
+LEVELS: tuple[str, ...] = ("coarse", "mid", "fine")
+# What a flow stage may try as its inputs (SPEC §4): Coarse the network and its bitwidths,
+# Mid the memory hierarchy, Fine the compute architecture.
+STAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "coarse": ("model", "bits", "tied_bits"),
+    "mid": ("buffer_kb", "dram_bandwidth", "batch"),
+    "fine": ("rows", "cols", "rf_filter_words", "rf_fmap_words", "rf_psum_words", "dataflow",
+             "engine", "lanes"),
+}
+TOP_LEVEL_INPUTS = ("model", "bits", "tied_bits")  # the others are accelerator knobs
+
+
+class CandidateConfig(Strict):
+    """One set of inputs a stage tries (the keys its level allows, see STAGE_INPUTS)."""
+
+    model: str | None = None
+    bits: list[int] | None = None
+    tied_bits: bool | None = None
+    buffer_kb: float | None = Field(None, gt=0)
+    dram_bandwidth: float | None = Field(None, gt=0, description="bytes per cycle")
+    batch: int | None = Field(None, ge=1)
+    rows: int | None = Field(None, ge=1)
+    cols: int | None = Field(None, ge=1)
+    rf_filter_words: int | None = Field(None, ge=1)
+    rf_fmap_words: int | None = Field(None, ge=1)
+    rf_psum_words: int | None = Field(None, ge=1)
+    dataflow: DataflowName | None = None
+    engine: EngineName | None = None
+    lanes: int | None = Field(None, ge=1)
+
+    def inputs(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class StageConfig(Strict):
+    """One level of a flow: what it optimizes, when it may refine, the inputs it tries."""
+
+    level: Literal["coarse", "mid", "fine"]
+    objectives: list[Literal[METRICS]] = Field(min_length=1)  # type: ignore[valid-type]
+    constraints: ConstraintsConfig = ConstraintsConfig()
+    min_feasible: int = Field(1, ge=1, description="front members that must meet the constraints")
+    algorithm: Literal["nsga2", "soga"] | None = None
+    population: int | None = Field(None, ge=2)
+    generations: int | None = Field(None, ge=1)
+    candidates: list[CandidateConfig] = Field(default_factory=lambda: [CandidateConfig()],
+                                              min_length=1)
+
+    @field_validator("candidates")
+    @classmethod
+    def _inputs_of_the_level(cls, value: list[CandidateConfig],
+                             info: ValidationInfo) -> list[CandidateConfig]:
+        level = info.data.get("level")
+        if level is None:
+            return value
+        for candidate in value:
+            bad = [k for k in candidate.inputs() if k not in STAGE_INPUTS[level]]
+            if bad:
+                raise ValueError(f"{', '.join(bad)} cannot be a {level} input; a {level} stage "
+                                 f"tries {', '.join(STAGE_INPUTS[level])}")
+        return value
+
+
 class ExperimentConfig(Strict):
     # Field order matters: validators below read the fields declared before them.
     name: str | None = None
@@ -121,13 +186,14 @@ class ExperimentConfig(Strict):
     accelerator: str
     dataflow: Literal["rs", "os", "ws"] | None = None
     batch: int = Field(1, ge=1)
+    accelerator_genes: AcceleratorGenesConfig | None = None
     level: Literal["coarse", "mid", "fine"] = "fine"
     mapper_objective: Literal["energy", "latency", "edp"] = "energy"
     algorithm: Literal["nsga2", "soga"] = "nsga2"
     preset: Literal[tuple(PRESETS)] = "quick"  # type: ignore[valid-type]
     population: int | None = Field(None, ge=2)
     generations: int | None = Field(None, ge=1)
-    objectives: list[Literal[METRICS]] = Field(min_length=1)  # type: ignore[valid-type]
+    objectives: list[Literal[METRICS]] | None = Field(None, min_length=1)  # type: ignore[valid-type]
     constraints: ConstraintsConfig = ConstraintsConfig()
     bits: list[int] | None = None
     tied_bits: bool = False
@@ -138,6 +204,7 @@ class ExperimentConfig(Strict):
     soga: SogaConfig = SogaConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    stages: list[StageConfig] | None = Field(None, min_length=1)
 
     @field_validator("model")
     @classmethod
@@ -162,9 +229,25 @@ class ExperimentConfig(Strict):
             raise _user_error(exc) from None
         return value
 
+    @field_validator("accelerator_genes")
+    @classmethod
+    def _genes(cls, value: AcceleratorGenesConfig | None,
+               info: ValidationInfo) -> AcceleratorGenesConfig | None:
+        accel = _accel_of(info)
+        if value is None or accel is None:
+            return value
+        if value.lanes is not None:
+            kinds = value.choices("engine") if value.engine is not None else (accel.engine.kind,)
+            if "bit-serial" not in kinds:
+                raise ValueError("lanes applies to bit-serial engines; the accelerator is "
+                                 "vectorized (add engine: [vectorized, bit-serial] to search both)")
+        return value
+
     @field_validator("objectives")
     @classmethod
-    def _objectives(cls, value: list[str], info: ValidationInfo) -> list[str]:
+    def _objectives(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return value
         if len(set(value)) != len(value):
             raise ValueError("an objective is listed twice")
         _check_level(value, info)
@@ -191,22 +274,56 @@ class ExperimentConfig(Strict):
             raise ValueError("give at least one bitwidth")
         if len(set(value)) != len(value):
             raise ValueError("a bitwidth is listed twice")
-        accel = _accel_of(info)
-        if accel is not None:
-            bad = [b for b in value if b not in accel.supported_bits]
+        supported = _supported_bits(info)
+        if supported is not None:
+            bad = [b for b in value if b not in supported]
             if bad:
-                raise ValueError(f"{bad} not supported by {accel.name}; it runs "
-                                 f"{sorted(accel.supported_bits)}")
+                raise ValueError(f"{bad} not supported by {info.data['accelerator']}"
+                                 f"{_ENGINES_NOTE if _searches_engine(info) else ''}; it runs "
+                                 f"{sorted(supported)}")
         return value
 
     @field_validator("end_bits")
     @classmethod
     def _end_bits(cls, value: int, info: ValidationInfo) -> int:
-        accel = _accel_of(info)
-        if accel is not None and value not in accel.supported_bits:
-            raise ValueError(f"{value} not supported by {accel.name}; it runs "
-                             f"{sorted(accel.supported_bits)}")
+        supported = _supported_bits(info)
+        if supported is not None and value not in supported:
+            raise ValueError(f"{value} not supported by {info.data['accelerator']}"
+                             f"{_ENGINES_NOTE if _searches_engine(info) else ''}; it runs "
+                             f"{sorted(supported)}")
         return value
+
+    @model_validator(mode="after")
+    def _flow_or_single(self) -> "ExperimentConfig":
+        given = self.model_fields_set
+        genes = self.accelerator_genes.given() if self.accelerator_genes else {}
+        for key in ("batch", "dataflow"):
+            if key in genes and key in given:
+                raise ValueError(f"{key} is given both at the top and in accelerator_genes; "
+                                 "keep one")
+        if not self.stages:
+            if self.objectives is None:
+                raise ValueError("objectives is required (or give stages for a multi-level flow)")
+            return self
+        for key in ("level", "objectives"):
+            if key in given:
+                raise ValueError(f"with stages, each stage names its own {key}; remove the "
+                                 f"top-level {key}")
+        searched = [n for n, c in genes.items() if len(c) > 1]
+        if searched:
+            raise ValueError(f"a flow tries accelerators through its stages' candidates; "
+                             f"accelerator_genes may only fix knobs (one value), not search "
+                             f"{', '.join(searched)}")
+        levels = [LEVELS.index(s.level) for s in self.stages]
+        if levels != sorted(set(levels)):
+            raise ValueError("stages must go from coarse to mid to fine, each level at most once")
+        for stage in self.stages:
+            for candidate in stage.candidates:
+                both = [k for k in candidate.inputs() if k in genes]
+                if both:
+                    raise ValueError(f"{', '.join(both)} is fixed in accelerator_genes and also "
+                                     f"a {stage.level} candidate input; keep one")
+        return self
 
 
 def _check_level(metrics: list[str], info: ValidationInfo) -> None:
@@ -223,6 +340,22 @@ def _check_level(metrics: list[str], info: ValidationInfo) -> None:
 def _accel_of(info: ValidationInfo) -> Accelerator | None:
     ref = info.data.get("accelerator")
     return None if ref is None else load_accelerator(ref)
+
+
+_ENGINES_NOTE = " with every searched engine"
+
+
+def _searches_engine(info: ValidationInfo) -> bool:
+    genes = info.data.get("accelerator_genes")
+    return genes is not None and genes.engine is not None
+
+
+def _supported_bits(info: ValidationInfo) -> tuple[int, ...] | None:
+    """Bitwidths the accelerator runs with every engine the experiment may give it."""
+    accel = _accel_of(info)
+    if accel is None:
+        return None
+    return AcceleratorSpace.of(accel, 1, info.data.get("accelerator_genes")).supported_bits()
 
 
 @dataclass(frozen=True)
@@ -250,7 +383,7 @@ class Experiment:
 
     @property
     def objectives(self) -> tuple[str, ...]:
-        return tuple(self.config.objectives)
+        return tuple(self.config.objectives or ())
 
     @property
     def constraints(self) -> tuple[Constraint, ...]:
@@ -267,16 +400,29 @@ class Experiment:
     def workload(self) -> Workload:
         return load_workload(self.config.model)
 
-    def accelerator(self) -> Accelerator:
+    def space(self) -> AcceleratorSpace:
+        """The accelerator knobs: the base (with ``dataflow``), fixed and searched genes."""
         accel = load_accelerator(self.config.accelerator)
-        return accel.with_dataflow(self.config.dataflow) if self.config.dataflow else accel
+        if self.config.dataflow:
+            accel = accel.with_dataflow(self.config.dataflow)
+        return AcceleratorSpace.of(accel, self.config.batch, self.config.accelerator_genes)
+
+    def accelerator(self) -> Accelerator:
+        """The design when no knob is searched (the base with the fixed knobs set)."""
+        return self.space().fixed_accelerator
+
+    @property
+    def batch(self) -> int:
+        return self.space().fixed_batch
 
     def genome(self, workload: Workload, accel: Accelerator) -> BitGenome:
         c = self.config
-        alleles = tuple(c.bits) if c.bits else tuple(accel.supported_bits)
+        space = self.space()
+        alleles = tuple(c.bits) if c.bits else space.supported_bits()
         genome = BitGenome.for_layers(workload.name, workload.layer_names, alleles,
                                       tied=c.tied_bits or accel.tied_bits,
-                                      keep_ends=c.keep_ends, end_bits=c.end_bits)
+                                      keep_ends=c.keep_ends, end_bits=c.end_bits,
+                                      accel_loci=tuple((g.name, len(g.choices)) for g in space.genes))
         if genome.n_var == 0:
             raise HwflowError(f"{self.path}: nothing to search: {workload.name} has no layers "
                               "besides the first and last (set keep_ends: false)")
@@ -290,10 +436,77 @@ class Experiment:
             data[section].pop(key)
         return data
 
+    # --- flows (SPEC §4) -----------------------------------------------------------------
+
+    @property
+    def stages(self) -> list[StageConfig]:
+        return list(self.config.stages or ())
+
+    def stage_config(self, stage: int, inputs: Mapping[str, Any]) -> ExperimentConfig:
+        """The single-level experiment a flow runs at ``stage`` with ``inputs`` (those
+        inherited from the stages above and the candidate's own); raises pydantic's
+        ValidationError."""
+        s = self.config.stages[stage]
+        data = self.config.model_dump(mode="json", exclude={"stages"}, exclude_none=True)
+        data.update(level=s.level, objectives=list(s.objectives), constraints={
+            **self.config.constraints.model_dump(exclude_none=True),
+            **s.constraints.model_dump(exclude_none=True)})
+        for key in ("algorithm", "population", "generations"):
+            if getattr(s, key) is not None:
+                data[key] = getattr(s, key)
+        genes = dict(data.get("accelerator_genes") or {})
+        for key, value in inputs.items():
+            if key in TOP_LEVEL_INPUTS:
+                data[key] = value
+            else:
+                genes[key] = value
+        if genes:
+            data["accelerator_genes"] = genes
+        with _relative_to(self.path.resolve().parent):
+            return ExperimentConfig.model_validate(data)
+
+    def stage_experiment(self, stage: int, inputs: Mapping[str, Any]) -> "Experiment":
+        return Experiment(self.path, self.stage_config(stage, inputs))
+
+
+MAX_STAGE_CHECKS = 256  # combinations of candidates validated on load (the rest at run time)
+
+
+def _check_stages(exp: Experiment, lines: dict[tuple, int]) -> None:
+    """Validate the experiment every stage would run, with each of its candidates and
+    those of the stages above, so a bad candidate fails on load with its line."""
+    choices = [range(len(s.candidates)) for s in exp.stages]
+    checked: set[tuple[int, ...]] = set()
+    for combo in itertools.islice(itertools.product(*choices), MAX_STAGE_CHECKS):
+        for stage in range(len(combo)):
+            if combo[:stage + 1] in checked:
+                continue
+            checked.add(combo[:stage + 1])
+            inputs: dict[str, Any] = {}
+            for s, j in enumerate(combo[:stage + 1]):
+                inputs.update(exp.stages[s].candidates[j].inputs())
+            try:
+                exp.stage_config(stage, inputs)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+                candidate = ("stages", stage, "candidates", combo[stage])
+                where = (candidate if loc and loc[-1] in exp.stages[stage].candidates[combo[stage]].inputs()
+                         else ("stages", stage))
+                line = lines.get(where)
+                key = ".".join(str(p) for p in where)
+                raise ConfigError(
+                    f"{exp.path}:{f' line {line}' if line else ''} key '{key}': "
+                    f"{err['msg'].removeprefix('Value error, ')} (in the experiment this stage "
+                    f"runs, at '{'.'.join(str(p) for p in loc) or '(top level)'}')") from None
+
 
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
     data, lines = read_yaml(path)
     with _relative_to(path.resolve().parent):
         config = validate(path, data, lines, ExperimentConfig)
-    return Experiment(path=path, config=config)
+    exp = Experiment(path=path, config=config)
+    if exp.stages:
+        _check_stages(exp, lines)
+    return exp

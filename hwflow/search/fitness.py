@@ -1,8 +1,10 @@
 """Fitness of a batch of genomes: served from run.sqlite, or computed and stored at once.
 
-Hardware metrics come from the per-layer tables (all genomes of a batch at once, locally);
-accuracy, when the experiment needs it, from the accuracy dispatch, one result at a time as
-each finishes. Each new evaluation is committed before the next is started, so a killed
+Hardware metrics come from the per-layer tables (all genomes of a batch at once, locally),
+or, when accelerator genes are searched, from each individual's own accelerator
+(``AcceleratorCosts``); accuracy, when the experiment needs it, from the accuracy dispatch,
+one result at a time as each finishes. An individual whose accelerator cannot map a layer
+is not fine-tuned (status ``unmappable``). Each new evaluation is committed before the next is started, so a killed
 run loses at most the one in flight, and nothing stored is ever evaluated again.
 """
 
@@ -14,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwflow.runs.store import Evaluation, RunStore
-from hwflow.search.costs import HardwareTable
+from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.dispatch import AccuracyDispatch
 from hwflow.search.genome import BitGenome, genome_key
-from hwflow.search.objectives import Scoring, one_row
+from hwflow.search.objectives import Scoring, one_row, per_frame
 
 
 @dataclass
@@ -27,7 +29,8 @@ class FitnessStats:
 
 
 class Fitness:
-    def __init__(self, genome: BitGenome, table: HardwareTable, store: RunStore, level: str,
+    def __init__(self, genome: BitGenome, table: HardwareTable | AcceleratorCosts,
+                 store: RunStore, level: str,
                  scoring: Scoring, accuracy: AccuracyDispatch | None = None,
                  on_evaluation=None) -> None:
         if scoring.uses_accuracy and accuracy is None:
@@ -37,6 +40,8 @@ class Fitness:
         self.on_evaluation = on_evaluation  # called with the stats after each new evaluation
         self.stats = FitnessStats()
         self._known: dict[str, Evaluation] = {}
+        # a searched batch: objectives and constraints compare individuals per frame
+        self.per_frame = "batch" in dict(genome.accel_loci)
 
     def evaluate(self, X: np.ndarray) -> list[Evaluation]:
         """The evaluation of every row of X, in order."""
@@ -55,19 +60,33 @@ class Fitness:
     def _compute(self, keys: list[str], X: np.ndarray) -> None:
         start = time.perf_counter()
         w, a = self.genome.bits(X)
-        hw = self.table.totals(w, a)
+        if self.genome.n_accel:
+            accel_index = self.genome.accel_part(X)
+            hw = self.table.totals(w, a, accel_index)
+            genes = [self.table.space.values(i) for i in accel_index]
+        else:
+            hw, genes = self.table.totals(w, a), [{}] * len(keys)
         hw_seconds = (time.perf_counter() - start) / len(keys)
         rows = []
         for j, key in enumerate(keys):
             metrics = {m: float(v[j]) for m, v in hw.items()}
+            mapped = not metrics.get("unmapped_layers")
             rows.append(dict(level=self.level, genome=key, w_bits=w[j], a_bits=a[j],
-                             metrics=metrics, wall_s=hw_seconds, status="ok"))
+                             metrics=metrics, wall_s=hw_seconds,
+                             status="ok" if mapped else "unmappable", accel_genes=genes[j]))
         if self.accuracy is None or not self.scoring.uses_accuracy:
             done = self.store.add_many([self._scored(r) for r in rows])
             self._remember(done)
             return
-        strategies = [self.genome.strategy(x) for x in X]
-        for j, result in self.accuracy.run(strategies):
+        unmappable = [r for r in rows if r["status"] == "unmappable"]
+        for row in unmappable:  # infeasible whatever its accuracy: not worth a fine-tune
+            row["metrics"]["accuracy"] = 0.0
+        if unmappable:
+            self._remember(self.store.add_many([self._scored(r) for r in unmappable]))
+        todo = [j for j, r in enumerate(rows) if r["status"] != "unmappable"]
+        strategies = [self.genome.strategy(X[j]) for j in todo]
+        for i, result in self.accuracy.run(strategies):
+            j = todo[i]
             row = rows[j]
             row["metrics"]["accuracy"] = float(result.accuracy)
             row["wall_s"] += float(result.seconds)
@@ -77,7 +96,9 @@ class Fitness:
 
     def _scored(self, row: dict) -> dict:
         metrics = one_row(row["metrics"])
-        row["objectives"] = {m: row["metrics"][m] for m in self.scoring.objectives}
+        if self.per_frame:
+            metrics = per_frame(metrics, row["accel_genes"]["batch"])
+        row["objectives"] = {m: float(metrics[m][0]) for m in self.scoring.objectives}
         G = self.scoring.G(metrics)
         row["constraints"] = ({c.name: float(G[0, i]) for i, c in enumerate(self.scoring.constraints)}
                               if G is not None else {})
@@ -93,4 +114,7 @@ class Fitness:
     def metrics(self, evaluations: list[Evaluation]) -> dict[str, np.ndarray]:
         """Column arrays of the metrics the scoring reads."""
         names = set(self.scoring.objectives) | {c.metric for c in self.scoring.constraints}
-        return {m: np.array([e.metrics[m] for e in evaluations], dtype=float) for m in names}
+        metrics = {m: np.array([e.metrics[m] for e in evaluations], dtype=float) for m in names}
+        if self.per_frame:
+            metrics = per_frame(metrics, [e.accel_genes["batch"] for e in evaluations])
+        return metrics

@@ -23,6 +23,11 @@ UNAVAILABLE: dict[str, frozenset[str]] = {
     "coarse": frozenset({"energy", "edp"}), "mid": frozenset(), "fine": frozenset()}
 
 Metrics = Mapping[str, np.ndarray]
+# Metrics that cover the whole batch, and how: divided by batch**power they are per frame
+# (edp = energy x latency, so by batch²). Used when the batch is an accelerator gene, so
+# that individuals of different batches compare per frame.
+BATCH_POWER: dict[str, int] = {"frac_ops": 1, "dram_bytes": 1, "energy": 1,
+                               "latency_cycles": 1, "edp": 2}
 
 
 def available(level: str) -> tuple[str, ...]:
@@ -80,8 +85,19 @@ class Scoring:
         return np.ones(n, dtype=bool) if G is None else np.all(G <= 0, axis=1)
 
 
+# Accelerator co-search: an individual whose accelerator cannot map a layer is infeasible.
+MAPPABLE = Constraint("unmapped_layers", 0.0)
+
+
 def one_row(metrics: Mapping[str, float]) -> dict[str, np.ndarray]:
     return {k: np.asarray([v]) for k, v in metrics.items()}
+
+
+def per_frame(metrics: Metrics, batch: np.ndarray | float) -> dict[str, np.ndarray]:
+    """``metrics`` with the whole-batch ones divided down to one frame."""
+    batch = np.asarray(batch, dtype=float)
+    return {m: np.asarray(v, dtype=float) / batch ** BATCH_POWER[m] if m in BATCH_POWER
+            else np.asarray(v) for m, v in metrics.items()}
 
 
 def hv_normalize(front: np.ndarray, objectives: tuple[str, ...],

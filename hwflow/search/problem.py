@@ -26,7 +26,17 @@ class BitwidthProblem(Problem):
         evaluations = self.fitness.evaluate(np.asarray(X))
         metrics = self.fitness.metrics(evaluations)
         scoring = self.fitness.scoring
-        out["F"] = scoring.F(metrics)
+        out["F"] = _finite(scoring.F(metrics))
         G = scoring.G(metrics)
         if G is not None:
-            out["G"] = G
+            out["G"] = _finite(G)
+
+
+# An accelerator that cannot map a layer has infinite costs (and SOGA's log of them is
+# not finite either); pymoo's sorting and violation sums want finite numbers: the worst.
+_WORST = 1e30
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values), values, _WORST)

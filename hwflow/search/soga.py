@@ -56,13 +56,13 @@ def _by_violation_then_fitness(pop, P, **kwargs):
     return comp_by_cv_and_fitness(pop, P, **kwargs)
 
 
-def soga_algorithm(pop_size: int, crossover, mutation):
-    """pymoo's GA: integer sampling, binary tournaments on (violation, fitness), elitist
-    survival of the best ``pop_size``, duplicates eliminated."""
+def soga_algorithm(pop_size: int, crossover, mutation, sampling=None):
+    """pymoo's GA: integer sampling (or ``sampling``), binary tournaments on (violation,
+    fitness), elitist survival of the best ``pop_size``, duplicates eliminated."""
     from pymoo.algorithms.soo.nonconvex.ga import GA
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
     from pymoo.operators.selection.tournament import TournamentSelection
 
-    return GA(pop_size=pop_size, sampling=IntegerRandomSampling(),
+    return GA(pop_size=pop_size, sampling=sampling or IntegerRandomSampling(),
               selection=TournamentSelection(func_comp=_by_violation_then_fitness, pressure=2),
               crossover=crossover, mutation=mutation, eliminate_duplicates=True)
