@@ -38,9 +38,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from hwflow.cli import hardware, search, training
+    from hwflow.cli import hardware, search, sweep, training
 
-    for module in (hardware, training, search):
+    for module in (hardware, training, search, sweep):
         for command in module.COMMANDS:
             main.add_command(command)
 
