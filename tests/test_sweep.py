@@ -221,6 +221,45 @@ def test_a_changed_point_is_refused_naming_the_key(tmp_path, search_sweep):
     assert "key 'bits' differs" in str(info.value)
 
 
+FLOW = """\
+name: flows
+base:
+  model: digits-cnn
+  accelerator: spatial-256
+  bits: [8, 4, 2]
+  population: 6
+  generations: 2
+  stages:
+    - level: coarse
+      objectives: [frac_ops, dram_bytes]
+    - level: mid
+      objectives: [dram_bytes, latency_cycles]
+      candidates: [{buffer_kb: 0.25}, {buffer_kb: 64}]
+grid:
+  stages.1.constraints.dram_bytes_max: [1.0e+5, 10]
+"""
+
+
+def test_flow_points_report_their_final_stage_and_a_failed_flow_has_no_rows(tmp_path):
+    sweep = load_sweep(write(tmp_path, FLOW))
+    assert [e.stages[1].constraints.dram_bytes_max for e in sweep.settings] == [1e5, 10]
+    result = run_sweep(sweep, tmp_path / "out", plots=False)
+    assert [r.state for r in result.points] == ["ran", "ran, flow failed"]
+    met, failed = (tmp_path / "out" / p.folder for p in sweep.points)
+    with (met / "flow.csv").open() as f:
+        final = list(csv.DictReader(f))[-1]
+    assert final["outcome"] == "done" and final["level"] == "mid"
+    rows = read_csv(tmp_path / "out" / "sweep.csv")
+    assert {r["point"] for r in rows} == {met.name}  # nothing from the failed flow
+    front = read_csv(met / "pareto.csv")  # the flow directory holds its final step's front
+    assert [(r["id"], r["level"], float(r["dram_bytes"])) for r in rows] == [
+        (f["id"], "mid", float(f["dram_bytes"])) for f in front]
+    # the buffer the flow settled on is in the rows
+    assert {float(r["gene.buffer_kb"]) for r in rows} == {float(final["inputs"].split("=")[1])}
+    again = run_sweep(load_sweep(sweep.path), tmp_path / "out", plots=False)
+    assert [r.state for r in again.points] == ["skipped", "skipped, flow failed"]
+
+
 # --- evaluate sweeps --------------------------------------------------------------------------
 
 EVALUATE = """\

@@ -89,12 +89,16 @@ def _summary(result) -> None:
         return [_short(given[k]) if k in given else "" for k in keys] or [point.label]
 
     if sweep.kind == "search":
-        objectives = [m for m in result.points[0].run.objectives
-                      if all(m in r.run.objectives for r in result.points)]
+        runs = [r.run for r in result.points if r.run is not None]
+        objectives = [m for m in (runs[0].objectives if runs else ())
+                      if all(m in run.objectives for run in runs)]
         table.title += "; the hv leader's objectives on the right"
         for column in ("front", "HV", *(SHORT.get(m, m) for m in objectives)):
             table.add_column(column, justify="right")
         for r in result.points:
+            if r.run is None:
+                table.add_row(*keys_of(r.point), r.state, *["-"] * (2 + len(objectives)))
+                continue
             last = r.history[-1].hypervolume if r.history else 0.0
             leader = r.run.leaders.get("hv-leader")
             cells = [(f"{leader.objectives[m]:.4g}" if m == "accuracy" else

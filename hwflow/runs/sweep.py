@@ -35,8 +35,8 @@ from hwflow.config import ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import Accelerator, check_bits
-from hwflow.search.experiment import (Experiment, ExperimentConfig, _looks_like_path,
-                                      _relative_to, _resolve, load_experiment)
+from hwflow.search.experiment import (Experiment, ExperimentConfig, _check_stages,
+                                      _looks_like_path, _relative_to, _resolve, load_experiment)
 from hwflow.strategy import Strategy, load_strategy, uniform_strategy
 
 THROUGHPUT = "frames_per_cycle"
@@ -438,7 +438,13 @@ def load_sweep(path: str | Path) -> Sweep:
         if config.kind == "search":
             point_data["name"] = point.label  # plot titles; stable across reruns
             exp_config = _validate_point(path, ExperimentConfig, point_data, point_lines, point)
-            settings.append(Experiment(path=path, config=exp_config))
+            exp = Experiment(path=path, config=exp_config)
+            if exp.stages:  # every stage's experiment with each candidate, as a flow's load does
+                try:
+                    _check_stages(exp, point_lines)
+                except ConfigError as exc:
+                    raise ConfigError(f"{exc} (grid point {point.label})") from None
+            settings.append(exp)
         else:
             settings.append(_validate_point(path, EvaluatePoint, point_data, point_lines, point))
     return Sweep(path=path, config=config, points=points, settings=tuple(settings))

@@ -1,6 +1,7 @@
 """Run a sweep (``hwflow.runs.sweep.Sweep``): every point, then one combined CSV and plots.
 
-- search points: a normal search (``hwflow.search.driver.run_search``) into
+- search points: a normal search (``hwflow.search.driver.run_search``, or
+  ``hwflow.search.flow.run_flow`` for an experiment with stages) into
   ``<out>/<point folder>/``; a point whose run is finished with the same settings is
   skipped, an unfinished one is resumed, so rerunning a stopped sweep continues it;
 - evaluate points: ``hwflow.hw.levels.estimate`` (and ψ when the point asks for it); a
@@ -33,6 +34,7 @@ from hwflow.search.objectives import METRICS
 
 SWEEP_CSV = "sweep.csv"
 POINT_EXPERIMENT = "experiment.yaml"  # each search point's experiment, to rerun it alone
+FINISHED = ("finished", "met", "failed")  # a run's or a flow's status once it has ended
 
 
 class SweepProgress(Protocol):
@@ -99,9 +101,19 @@ def _point_state(folder: Path, exp: Experiment) -> str:
     from hwflow.search.driver import _first_difference  # the check a resume makes
 
     with RunStore(store_path) as store:
-        done = (store.get_meta("status") == "finished"
+        done = (store.get_meta("status") in FINISHED
                 and _first_difference(store.get_meta("experiment"), exp.settings()) is None)
     return "finished" if done else "unfinished"
+
+
+def _front_folder(folder: Path, exp: Experiment) -> Path | None:
+    """Where a point's front lives: its run directory, or a flow's final step (None when
+    the flow found no stage path that meets its constraints)."""
+    if not exp.stages:
+        return folder
+    with RunStore(folder / STORE_NAME) as store:
+        done = [step for step in store.flow_steps() if step.outcome == "done"]
+    return folder / done[-1].folder if done and done[-1].folder else None
 
 
 def _write_experiment(folder: Path, exp: Experiment, sweep: Sweep, point: GridPoint) -> None:
@@ -127,11 +139,20 @@ def _search_point(sweep: Sweep, index: int, out: Path, progress: SweepProgress |
         folder.mkdir(parents=True, exist_ok=True)
         if state == "new":
             _write_experiment(folder, exp, sweep, point)
-        run_search(exp, folder, resume=state == "unfinished",
-                   accuracy=accuracy(exp) if accuracy and exp.uses_accuracy else None,
-                   progress=progress, plots=plots)
-    run = reports.open_run(folder)
-    with RunStore(folder / STORE_NAME) as store:
+        if exp.stages:
+            from hwflow.search.flow import run_flow
+
+            run_flow(exp, folder, resume=state == "unfinished", accuracy=accuracy,
+                     progress=progress, plots=plots)
+        else:
+            run_search(exp, folder, resume=state == "unfinished",
+                       accuracy=accuracy(exp) if accuracy and exp.uses_accuracy else None,
+                       progress=progress, plots=plots)
+    front_folder = _front_folder(folder, exp)
+    if front_folder is None:
+        return PointResult(point, f"{shown}, flow failed", folder=folder)
+    run = reports.open_run(front_folder)
+    with RunStore(front_folder / STORE_NAME) as store:
         history = store.generations(run.meta["level"])
     return PointResult(point, shown, folder=folder, run=run, history=history)
 
@@ -219,14 +240,18 @@ SEARCH_POINT_COLUMNS = ("hypervolume", "front_size", "evaluations", "generations
 
 
 def _write_search_csv(sweep: Sweep, results: list[PointResult], out: Path) -> Path:
-    """One row per grid point and front member; ``pick`` names the leaders it is."""
-    metrics = [m for m in METRICS
-               if any(m in e.metrics for r in results if r.run for e in r.run.front)]
+    """One row per grid point and front member; ``pick`` names the leaders it is; the
+    accelerator knobs of a co-search or a flow's final step follow as ``gene.<name>``."""
+    runs = [r.run for r in results if r.run is not None]
+    metrics = [m for m in METRICS if any(m in e.metrics for run in runs for e in run.front)]
+    genes = list(dict.fromkeys(g for run in runs for g in (*_fixed(run), *run.gene_names)))
     head = list(dict.fromkeys(["point", *sweep.keys, "id", "pick", "level", *metrics,
-                               *SEARCH_POINT_COLUMNS, "w_bits", "a_bits"]))
+                               *SEARCH_POINT_COLUMNS, "w_bits", "a_bits",
+                               *(f"gene.{g}" for g in genes)]))
     rows = []
     for r in results:
-        assert r.run is not None
+        if r.run is None:  # a failed flow has no front
+            continue
         last = r.history[-1] if r.history else None
         summary = {"hypervolume": last.hypervolume if last else 0.0,
                    "front_size": len(r.run.front),
@@ -237,8 +262,15 @@ def _write_search_csv(sweep: Sweep, results: list[PointResult], out: Path) -> Pa
             rows.append({**_key_cells(sweep, r.point), "id": e.id, "pick": "+".join(picks),
                          "level": e.level, **{m: e.metrics.get(m, "") for m in metrics},
                          **summary, "w_bits": _bits_text(e.w_bits),
-                         "a_bits": _bits_text(e.a_bits)})
+                         "a_bits": _bits_text(e.a_bits),
+                         **{f"gene.{g}": {**_fixed(r.run), **e.accel_genes}.get(g, "")
+                            for g in genes}})
     return _write_csv(out / SWEEP_CSV, head, rows)
+
+
+def _fixed(run: reports.RunView) -> dict[str, Any]:
+    """Accelerator knobs a co-search or flow step fixed (its genes vary per solution)."""
+    return dict(run.meta.get("accelerator_fixed") or {})
 
 
 EVALUATE_SETTINGS = ("model", "accelerator", "level", "batch", "dataflow", "engine",
