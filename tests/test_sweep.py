@@ -283,8 +283,11 @@ def test_evaluate_sweep_numbers_are_estimates_own(tmp_path):
     workload, catalog = load_workload("resnet20"), load_accelerator("spatial-256")
     for row in rows:
         bits = [16, 16] if row["bits"] == "16" else [4, 8]
-        accel = replace(catalog, buffer=replace(catalog.buffer, size_bytes=int(row["buffer_kb"]) * 1024),
-                        dram=replace(catalog.dram, bandwidth=4.0))
+        size = int(row["buffer_kb"]) * 1024
+        scale = size / catalog.buffer.size_bytes  # access energy grows with the buffer
+        accel = replace(catalog, dram=replace(catalog.dram, bandwidth=4.0), buffer=replace(
+            catalog.buffer, size_bytes=size, read_cost=catalog.buffer.read_cost * scale,
+            write_cost=catalog.buffer.write_cost * scale))
         strategy = uniform_strategy(workload, *bits)
         assert row["w_bits"].split() == [str(b) for b in strategy.w_bits]
         if row["level"] == "fine" and row["buffer_kb"] == "4":  # nothing fits in 4 KB

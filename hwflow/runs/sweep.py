@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
 
@@ -35,6 +35,7 @@ from hwflow.config import ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import Accelerator, check_bits
+from hwflow.search.accelerator_genes import apply_genes
 from hwflow.search.experiment import (Experiment, ExperimentConfig, _check_stages,
                                       _looks_like_path, _relative_to, _resolve, load_experiment)
 from hwflow.strategy import Strategy, load_strategy, uniform_strategy
@@ -233,8 +234,12 @@ class EvaluatePoint(Strict):
         return value
 
     def accel(self) -> Accelerator:
-        return configured_accelerator(self.accelerator, self.dataflow, self.buffer_kb,
-                                      self.dram_bandwidth)
+        """The named accelerator with this point's knobs, set as a co-search sets its genes
+        (a resized buffer's access energy scales with its size)."""
+        knobs = {"dataflow": self.dataflow, "buffer_kb": self.buffer_kb,
+                 "dram_bandwidth": self.dram_bandwidth}
+        return apply_genes(load_accelerator(self.accelerator),
+                           {k: v for k, v in knobs.items() if v is not None})
 
     def strategy_for(self, workload) -> Strategy:
         if self.strategy is not None:
@@ -254,20 +259,6 @@ def _supported(accel: Accelerator, w_bits: int, a_bits: int) -> None:
 def _accel_of(info: ValidationInfo) -> Accelerator | None:
     ref = info.data.get("accelerator")
     return None if ref is None else load_accelerator(ref)
-
-
-def configured_accelerator(ref: str, dataflow: str | None = None, buffer_kb: float | None = None,
-                           dram_bandwidth: float | None = None) -> Accelerator:
-    """A catalog or file accelerator with the sweep's overrides. SRAM access costs stay
-    those of the original size (the cross-level study measures traffic, not energy)."""
-    accel = load_accelerator(ref)
-    if dataflow is not None:
-        accel = accel.with_dataflow(dataflow)  # type: ignore[arg-type]
-    if buffer_kb is not None:
-        accel = replace(accel, buffer=replace(accel.buffer, size_bytes=int(buffer_kb * 1024)))
-    if dram_bandwidth is not None:
-        accel = replace(accel, dram=replace(accel.dram, bandwidth=float(dram_bandwidth)))
-    return accel
 
 
 # --- grid points ---------------------------------------------------------------------------
