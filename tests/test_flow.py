@@ -122,7 +122,8 @@ def test_mid_fails_on_the_first_buffer_and_holds_on_the_second(tmp_path):
                             (3, "mid", 2, "refine"), (4, "fine", 1, "done")]
     steps = {s.step: s for s in result.path}
     assert steps[1].why == "no constraints at this stage"
-    assert steps[2].why == f"no front solution meets dram_bytes_max 5300 (best dram_bytes {tiny:.4g})"
+    assert steps[2].why == ("no front solution meets dram_bytes_max 5300 (best in the final "
+                            f"population: dram_bytes {tiny:.4g})")
     assert steps[3].why == "1 of 1 front solutions meet dram_bytes_max 5300"
     assert steps[2].inputs == {"buffer_kb": 0.25} and steps[4].inputs == {"buffer_kb": 0.5}
 

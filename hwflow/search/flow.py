@@ -225,7 +225,7 @@ def _why(exp: Experiment, min_feasible: int, run: reports.RunView, feasible: lis
     for c in constraints:
         values = [e.metrics[c.metric] for e in run.population]
         value = max(values) if c.metric == "accuracy" else min(values)
-        best.append(f"best {c.metric} {value:.4g}")
+        best.append(f"{c.metric} {value:.4g}")
     need = "no front solution meets" if min_feasible == 1 else \
         f"{len(feasible)} front solutions (of {min_feasible} needed) meet"
-    return f"{need} {bounds} ({', '.join(best)})"
+    return f"{need} {bounds} (best in the final population: {', '.join(best)})"
