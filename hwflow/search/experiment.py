@@ -178,68 +178,6 @@ class StageConfig(Strict):
         return value
 
 
-LEVELS: tuple[str, ...] = ("coarse", "mid", "fine")
-# What a flow stage may try as its inputs (SPEC §4): Coarse the network and its bitwidths,
-# Mid the memory hierarchy, Fine the compute architecture.
-STAGE_INPUTS: dict[str, tuple[str, ...]] = {
-    "coarse": ("model", "bits", "tied_bits"),
-    "mid": ("buffer_kb", "dram_bandwidth", "batch"),
-    "fine": ("rows", "cols", "rf_filter_words", "rf_fmap_words", "rf_psum_words", "dataflow",
-             "engine", "lanes"),
-}
-TOP_LEVEL_INPUTS = ("model", "bits", "tied_bits")  # the others are accelerator knobs
-
-
-class CandidateConfig(Strict):
-    """One set of inputs a stage tries (the keys its level allows, see STAGE_INPUTS)."""
-
-    model: str | None = None
-    bits: list[int] | None = None
-    tied_bits: bool | None = None
-    buffer_kb: float | None = Field(None, gt=0)
-    dram_bandwidth: float | None = Field(None, gt=0, description="bytes per cycle")
-    batch: int | None = Field(None, ge=1)
-    rows: int | None = Field(None, ge=1)
-    cols: int | None = Field(None, ge=1)
-    rf_filter_words: int | None = Field(None, ge=1)
-    rf_fmap_words: int | None = Field(None, ge=1)
-    rf_psum_words: int | None = Field(None, ge=1)
-    dataflow: DataflowName | None = None
-    engine: EngineName | None = None
-    lanes: int | None = Field(None, ge=1)
-
-    def inputs(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
-
-
-class StageConfig(Strict):
-    """One level of a flow: what it optimizes, when it may refine, the inputs it tries."""
-
-    level: Literal["coarse", "mid", "fine"]
-    objectives: list[Literal[METRICS]] = Field(min_length=1)  # type: ignore[valid-type]
-    constraints: ConstraintsConfig = ConstraintsConfig()
-    min_feasible: int = Field(1, ge=1, description="front members that must meet the constraints")
-    algorithm: Literal["nsga2", "soga"] | None = None
-    population: int | None = Field(None, ge=2)
-    generations: int | None = Field(None, ge=1)
-    candidates: list[CandidateConfig] = Field(default_factory=lambda: [CandidateConfig()],
-                                              min_length=1)
-
-    @field_validator("candidates")
-    @classmethod
-    def _inputs_of_the_level(cls, value: list[CandidateConfig],
-                             info: ValidationInfo) -> list[CandidateConfig]:
-        level = info.data.get("level")
-        if level is None:
-            return value
-        for candidate in value:
-            bad = [k for k in candidate.inputs() if k not in STAGE_INPUTS[level]]
-            if bad:
-                raise ValueError(f"{', '.join(bad)} cannot be a {level} input; a {level} stage "
-                                 f"tries {', '.join(STAGE_INPUTS[level])}")
-        return value
-
-
 class ExperimentConfig(Strict):
     # Field order matters: validators below read the fields declared before them.
     name: str | None = None
