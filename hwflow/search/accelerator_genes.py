@@ -186,9 +186,6 @@ class AcceleratorSpace:
         genes = tuple(Gene(n, c) for n, c in given.items() if len(c) > 1)
         return cls(base, batch, fixed, genes)
 
-    def searches(self, name: str) -> bool:
-        return any(g.name == name for g in self.genes)
-
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.genes)
@@ -207,9 +204,6 @@ class AcceleratorSpace:
         """The searched knobs' values of one individual's accelerator loci."""
         return {g.name: g.choices[int(i)] for g, i in zip(self.genes, index)}
 
-    def index(self, values: Mapping[str, Any]) -> list[int]:
-        return [g.choices.index(values[g.name]) for g in self.genes]
-
     def build(self, values: Mapping[str, Any]) -> tuple[Accelerator, int]:
         """The accelerator and batch of an individual (searched knobs in ``values``)."""
         merged = {**dict(self.fixed), **values}
@@ -222,10 +216,6 @@ class AcceleratorSpace:
                                             (self.base.engine.kind,))
         sets = [engine_of(self.base, k, None)[1] for k in kinds]
         return tuple(b for b in sets[0] if all(b in s for s in sets[1:]))
-
-    def tied_bits(self) -> bool:
-        return self.fixed_accelerator.tied_bits
-
 
 def accelerator_yaml(accel: Accelerator, name: str | None = None,
                      description: str = "") -> dict[str, Any]:
