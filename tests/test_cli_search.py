@@ -158,8 +158,9 @@ def test_search_errors_are_one_line(tmp_path):
     assert code == 2 and err.count("\n") == 1
     assert str(exp) in err and "key 'objectives'" in err and "coarse level" in err
     exp.write_text(EXPERIMENT.format(level="coarse", objectives="frac_ops, dram_bytes"))
-    code, _, err = run("search", str(exp), "--out", str(tmp_path / "b"), "--workers", "2")
-    assert code == 2 and "--workers: parallel evaluation is not available yet" in err
+    code, _, err = run("search", str(exp), "--out", str(tmp_path / "b"), "--workers", "2",
+                       "--scheduler", "tcp://h:8786")
+    assert code == 2 and "--workers and --scheduler: give one" in err
     code, _, err = run("search", str(exp), "--out", str(tmp_path / "c"), "--resume")
     assert code == 2 and "no run to resume" in err
     (tmp_path / "d").mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -40,13 +41,14 @@ class _RichProgress:
         self.stored = self.hits = 0  # evaluations and cache hits before this process
 
     def __enter__(self) -> "_RichProgress":
-        self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.task is not None:  # an error before the run started prints its one line only
+            self.bar.stop()
 
     def start(self, generations: int, last, evaluations: int) -> None:
+        self.bar.start()
         self.stored, self.hits = evaluations, last.cache_hits if last else 0
         self.task = self.bar.add_task(
             "search", total=generations, completed=last.generation if last else 0,
@@ -140,8 +142,10 @@ def _flow_summary(flow) -> None:
               help="Run directory [default: runs/<experiment name>].")
 @click.option("--resume", is_flag=True, help="Continue the run stored in --out.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Local worker processes for evaluations (not available yet).")
-@click.option("--scheduler", default=None, help="Dask scheduler address (not available yet).")
+              help="Fine-tune on N local worker processes [default: the experiment's "
+                   "execution, else in-process].")
+@click.option("--scheduler", default=None,
+              help="Fine-tune on a running Dask cluster: tcp://host:8786 or a scheduler file.")
 @click.option("--no-plots", is_flag=True, help="Skip writing the plots.")
 def search(experiment: str, out: str | None, resume: bool, workers: int | None,
            scheduler: str | None, no_plots: bool) -> None:
@@ -149,13 +153,15 @@ def search(experiment: str, out: str | None, resume: bool, workers: int | None,
     NSGA-II or SOGA; with stages, run the multi-level flow."""
     from hwflow.search.driver import SearchStopped, run_search
     from hwflow.search.flow import run_flow
-    from hwflow.search.experiment import load_experiment
+    from hwflow.search.experiment import ExecutionConfig, load_experiment
 
-    for option, value in (("--workers", workers), ("--scheduler", scheduler)):
-        if value is not None:
-            raise HwflowError(f"{option}: parallel evaluation is not available yet; "
-                              f"evaluations run in-process (drop {option})")
+    if workers is not None and scheduler is not None:
+        raise HwflowError("--workers and --scheduler: give one (local processes or a Dask "
+                          "cluster), not both")
     exp = load_experiment(experiment)
+    if workers is not None or scheduler is not None:  # the command line overrides the file
+        exp = replace(exp, config=exp.config.model_copy(
+            update={"execution": ExecutionConfig(workers=workers, scheduler=scheduler)}))
     out_dir = Path(out) if out else Path("runs") / exp.name
     _stop_on_sigterm()
     try:

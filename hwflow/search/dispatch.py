@@ -1,8 +1,8 @@
 """Where accuracy evaluations run. The search talks only to ``AccuracyDispatch``.
 
-In-process is the only place yet; a process pool or a Dask cluster replaces it by
-implementing the same two methods. Results are yielded as each finishes, so the search can
-store every one at once and lose nothing when killed.
+``InProcess`` here; local worker processes and Dask clusters in ``hwflow.parallel``. Results
+are yielded as each finishes, so the search can store every one at once and lose nothing
+when killed.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class AccuracyDispatch(Protocol):
         """(position in ``strategies``, result) for each, in the order they finish."""
         ...
 
+    def close(self) -> None:
+        """Release workers (the driver calls it on a dispatch it made itself)."""
+        ...
+
 
 class InProcess:
     """Evaluate one strategy at a time in this process."""
@@ -43,3 +47,6 @@ class InProcess:
     def run(self, strategies: Sequence[Strategy]) -> Iterator[tuple[int, "AccuracyResult"]]:
         for i, strategy in enumerate(strategies):
             yield i, self.source.evaluate([strategy])[0]
+
+    def close(self) -> None:
+        pass

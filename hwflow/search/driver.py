@@ -9,11 +9,12 @@ a resumed run ends exactly where an uninterrupted one with the same seed would.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from hwflow.search.fitness import Fitness, FitnessStats
 from hwflow.search.objectives import HARDWARE_METRICS, MAPPABLE, Scoring, per_frame
 from hwflow.search.problem import BitwidthProblem
 from hwflow.search.soga import SogaScoring
+
+if TYPE_CHECKING:
+    from hwflow.accuracy.evaluator import AccuracySettings
 
 
 class SearchStopped(Exception):
@@ -62,20 +66,31 @@ class RunResult:
     best_fitness: Evaluation | None = None  # SOGA: the individual with the best Eq. 1 fitness
 
 
-def default_accuracy(exp: Experiment) -> AccuracyDispatch:
-    """The real accuracy evaluator, in this process."""
-    from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
+def accuracy_settings(exp: Experiment) -> AccuracySettings:
+    from hwflow.accuracy.evaluator import AccuracySettings
 
     ft = exp.config.finetune
+    return AccuracySettings(
+        model=exp.config.model, dataset=exp.dataset, epochs=exp.epochs, seed=exp.config.seed,
+        recipe=ft.recipe, data_dir=ft.data_dir, device=ft.device, cache_dir=ft.cache_dir,
+        scheme=ft.scheme)
+
+
+def default_accuracy(exp: Experiment) -> AccuracyDispatch:
+    """The real accuracy evaluator: in this process, or on the workers ``execution`` names."""
+    from hwflow.accuracy.evaluator import AccuracyEvaluator
+
+    ft, where = exp.config.finetune, exp.config.execution
+    if where.workers is not None or where.scheduler is not None:
+        from hwflow.parallel import open_dispatch
+
+        return open_dispatch(accuracy_settings(exp), ft.threads, where.workers, where.scheduler)
     if ft.threads is not None:
         import torch
 
         # small models train fastest on one thread, and far faster on a busy host
         torch.set_num_threads(ft.threads)
-    return InProcess(AccuracyEvaluator(AccuracySettings(
-        model=exp.config.model, dataset=exp.dataset, epochs=exp.epochs, seed=exp.config.seed,
-        recipe=ft.recipe, data_dir=ft.data_dir, device=ft.device, cache_dir=ft.cache_dir,
-        scheme=ft.scheme)))
+    return InProcess(AccuracyEvaluator(accuracy_settings(exp)))
 
 
 def run_search(exp: Experiment, out: str | Path, resume: bool = False,
@@ -86,13 +101,17 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
     random genomes fill the rest)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
+    with RunLock(out), contextlib.ExitStack() as owned:
         store_path = out / STORE_NAME
         if store_path.exists() and not resume:
             raise RunError(f"{out} already holds a run; add --resume to continue it, or "
                            "choose another --out")
         if resume and not store_path.exists():
             raise RunError(f"{out}: no run to resume (no {STORE_NAME}); start one without --resume")
+        if exp.uses_accuracy and accuracy is None:
+            # before the store exists: a cluster that cannot be reached leaves no run behind
+            accuracy = default_accuracy(exp)
+            owned.callback(accuracy.close)
         with RunStore(store_path) as store:
             try:
                 session = _Session(exp, out, store, accuracy, progress, seeds)
@@ -142,8 +161,6 @@ class _Session:
                                        exp.config.mapper_objective)
                       if self.genome.n_accel else fixed_table)
         self.reference = self._reference_metrics(fixed_table)
-        if exp.uses_accuracy and accuracy is None:
-            accuracy = default_accuracy(exp)
         self.accuracy = accuracy if exp.uses_accuracy else None
         self.scoring = self._scoring()
         self._save_meta()

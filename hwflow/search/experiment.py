@@ -102,18 +102,18 @@ class SogaConfig(Strict):
 
 
 class ExecutionConfig(Strict):
-    """Where evaluations run. Only in-process exists yet; the keys are reserved."""
+    """Where accuracy evaluations run (hwflow.parallel); in-process when both are null."""
 
-    workers: int | None = Field(None, ge=1)
-    scheduler: str | None = None
+    workers: int | None = Field(None, ge=1, description="local worker processes")
+    scheduler: str | None = Field(None, description="Dask scheduler address or scheduler file")
 
-    @field_validator("workers", "scheduler")
+    @field_validator("scheduler")
     @classmethod
-    def _not_yet(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError("parallel evaluation is not available yet; evaluations run "
-                             "in-process (remove this key)")
-        return value
+    def _one_place(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("workers") is not None:
+            raise ValueError("give workers (local processes) or scheduler (a Dask cluster), "
+                             "not both")
+        return _resolve(value) if value is not None and value.endswith(".json") else value
 
 
 LEVELS: tuple[str, ...] = ("coarse", "mid", "fine")
