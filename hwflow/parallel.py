@@ -138,17 +138,24 @@ class DaskDispatch:
         self.client, self.job, self._owns_cluster = client, job, owns_cluster
         # keys and this machine's accuracy cache; it trains nothing here
         self.local = job.source(job.settings)
+        # each worker sets up now (torch, the float baseline: pretrained once per machine)
+        # while the driver builds its hardware tables
+        resources, workers = self._resources()
+        self._warm_up = [client.submit(float_accuracy_task, job, pure=False, workers=[w],
+                                       resources=resources) for w in workers]
 
-    def _resources(self) -> dict[str, float] | None:
-        """GPU=1 per task when training on GPUs and some workers say they have one."""
-        if self.job.settings.device == "cpu":
-            return None
-        workers = self.client.scheduler_info()["workers"].values()
-        return {"GPU": 1} if any("GPU" in w.get("resources", {}) for w in workers) else None
+    def _resources(self) -> tuple[dict[str, float] | None, list[str]]:
+        """(what each task asks for, the workers that have it): GPU=1 when training on GPUs
+        and some workers say they have one."""
+        workers = self.client.scheduler_info()["workers"]
+        with_gpu = [w for w, info in workers.items() if "GPU" in info.get("resources", {})]
+        if self.job.settings.device == "cpu" or not with_gpu:
+            return None, list(workers)
+        return {"GPU": 1}, with_gpu
 
     def float_accuracy(self) -> float:
         return self.client.submit(float_accuracy_task, self.job, pure=False,
-                                  resources=self._resources()).result()
+                                  resources=self._resources()[0]).result()
 
     def run(self, strategies: Sequence[Strategy]) -> Iterator[tuple[int, AccuracyResult]]:
         from distributed import as_completed
@@ -158,7 +165,7 @@ class DaskDispatch:
             positions.setdefault(self.local.strategy_key(strategy), []).append(i)
         cached: list[tuple[str, AccuracyResult]] = []
         futures = {}
-        resources = self._resources()
+        resources = self._resources()[0]
         for key, where in positions.items():
             found = self.local.store.get(key)
             if found is not None:
