@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import itertools
 import logging
 import os
 import re
@@ -75,8 +74,8 @@ def claim_gpu(visible: Sequence[str], lock_dir: Path) -> int:
     """Index in ``visible`` (physical GPU ids) of the GPU this process takes: the first one
     with the fewest holders on this machine. Holders are exclusive ``flock``s on one lock
     file per (GPU, slot), which the kernel releases when a holder dies."""
-    user = os.getuid()
-    for slot in itertools.count():
+    user, slot = os.getuid(), 0
+    while True:
         for index, physical in enumerate(visible):
             name = re.sub(r"[^\w.-]", "_", f"hwflow-{user}-gpu-{physical}-{slot}.lock")
             fd = os.open(lock_dir / name, os.O_RDWR | os.O_CREAT, 0o644)
@@ -87,7 +86,7 @@ def claim_gpu(visible: Sequence[str], lock_dir: Path) -> int:
                 continue
             _held_gpu_locks.append(fd)
             return index
-    raise AssertionError("unreachable")
+        slot += 1
 
 
 @functools.lru_cache(maxsize=None)
