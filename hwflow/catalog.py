@@ -33,8 +33,10 @@ class CatalogError(HwflowError):
     """An unknown name or unusable catalog file; one line for the user."""
 
 
-def _is_path(name: str) -> bool:
-    return "/" in name or name.endswith((".yaml", ".yml", ".py"))
+def is_path(name: str) -> bool:
+    """A file reference (``my.yaml``, ``dir/net.py``, ``net.py:NAME``) rather than a catalog name."""
+    head = name.split(":")[0]
+    return "/" in head or head.endswith((".yaml", ".yml", ".py"))
 
 
 # --- accelerators -----------------------------------------------------------------------
@@ -45,7 +47,7 @@ def accelerator_names() -> list[str]:
 
 def load_accelerator(name_or_path: str) -> Accelerator:
     """A catalog name (``spatial-256``) or a YAML file path."""
-    if _is_path(name_or_path):
+    if is_path(name_or_path):
         return load_accelerator_file(name_or_path)
     return _catalog_accelerator(name_or_path)
 
@@ -121,7 +123,7 @@ def model_names() -> list[str]:
 
 def model_entry(name_or_path: str) -> ModelEntry:
     """Catalog name, or ``path/to/net.py`` (its only model, or ``path.py:name``)."""
-    if _is_path(name_or_path.split(":")[0]):
+    if is_path(name_or_path):
         file, _, wanted = name_or_path.partition(":")
         path = Path(file)
         if not path.exists():

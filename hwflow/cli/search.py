@@ -14,7 +14,7 @@ from hwflow.errors import HwflowError
 PICK_HELP = "hv-leader, accuracy-leader, compression-leader, or an id from pareto.csv"
 
 
-def _stop_on_sigterm() -> None:
+def stop_on_sigterm() -> None:
     """SIGTERM stops a search like Ctrl-C does: cleanly, after saving."""
 
     def handler(signum, frame):
@@ -163,7 +163,7 @@ def search(experiment: str, out: str | None, resume: bool, workers: int | None,
         exp = replace(exp, config=exp.config.model_copy(
             update={"execution": ExecutionConfig(workers=workers, scheduler=scheduler)}))
     out_dir = Path(out) if out else Path("runs") / exp.name
-    _stop_on_sigterm()
+    stop_on_sigterm()
     try:
         with _RichProgress() as progress:
             if exp.stages:

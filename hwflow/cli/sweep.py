@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hwflow.cli.search import _stop_on_sigterm
+from hwflow.cli.search import stop_on_sigterm
 
 
 class _SweepProgress:
@@ -73,7 +73,7 @@ def _summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from hwflow.runs.sweep import _short
+    from hwflow.runs.sweep import short_value
 
     console = Console()
     sweep = result.sweep
@@ -86,7 +86,7 @@ def _summary(result) -> None:
 
     def keys_of(point) -> list[str]:
         given = dict(point.values)
-        return [_short(given[k]) if k in given else "" for k in keys] or [point.label]
+        return [short_value(given[k]) if k in given else "" for k in keys] or [point.label]
 
     if sweep.kind == "search":
         runs = [r.run for r in result.points if r.run is not None]
@@ -147,7 +147,7 @@ def sweep(sweep_file: str, out: str | None, no_plots: bool) -> None:
 
     plan = load_sweep(sweep_file)
     out_dir = Path(out) if out else Path("runs") / plan.name
-    _stop_on_sigterm()
+    stop_on_sigterm()
     try:
         with _SweepProgress() as progress:
             result = run_sweep(plan, out_dir, progress=progress, plots=not no_plots)

@@ -17,7 +17,7 @@ MARKERS = {"hv-leader": ("*", "tab:red"), "accuracy-leader": ("^", "tab:green"),
            "compression-leader": ("v", "tab:purple")}
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +27,7 @@ def _pyplot():
 
 
 def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     objectives = run.objectives
     pairs = list(itertools.combinations(range(len(objectives)), 2)) or [(0, 0)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 4.0), squeeze=False)
@@ -57,7 +57,7 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
 
 
 def plot_hypervolume(run: RunView, store: RunStore, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     rows = store.generations(run.meta["level"])
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot([r.generation for r in rows], [r.hypervolume for r in rows], marker="o")
@@ -73,7 +73,7 @@ def plot_hypervolume(run: RunView, store: RunStore, path: Path) -> Path:
 
 
 def plot_bitwidths(run: RunView, path: Path, pick: str = "hv-leader") -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     e = run.leaders[pick]
     x = range(len(run.layers))
     fig, ax = plt.subplots(figsize=(max(5.0, 0.35 * len(run.layers) + 2), 3.8))

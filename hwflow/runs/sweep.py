@@ -30,14 +30,14 @@ from typing import Annotated, Any, Literal, Sequence
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from hwflow.accuracy.schemes import SCHEMES
-from hwflow.catalog import load_accelerator, load_workload, model_entry
+from hwflow.catalog import is_path, load_accelerator, load_workload, model_entry
 from hwflow.config import ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import Accelerator, check_bits
 from hwflow.search.accelerator_genes import apply_genes
-from hwflow.search.experiment import (Experiment, ExperimentConfig, _check_stages,
-                                      _looks_like_path, _relative_to, _resolve, load_experiment)
+from hwflow.search.experiment import (Experiment, ExperimentConfig, check_stages,
+                                      relative_to, resolve_path, load_experiment)
 from hwflow.strategy import Strategy, load_strategy, uniform_strategy
 
 THROUGHPUT = "frames_per_cycle"
@@ -83,7 +83,7 @@ class SweepConfig(Strict):
             if info.data.get("kind") == "evaluate":
                 raise ValueError("an evaluate sweep takes its base inline (a mapping of "
                                  "model, accelerator, bits, ...)")
-            value = _resolve(value)
+            value = resolve_path(value)
             if not Path(value).is_file():
                 raise ValueError(f"no experiment file {value}")
         return value
@@ -141,7 +141,7 @@ class AccuracyConfig(Strict):
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _paths(cls, value: str | None) -> str | None:
-        return None if value is None else _resolve(value)
+        return None if value is None else resolve_path(value)
 
 
 def _user_error(exc: HwflowError) -> ValueError:
@@ -168,9 +168,9 @@ class EvaluatePoint(Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if _looks_like_path(value):
+        if is_path(value):
             file, sep, name = value.partition(":")
-            value = _resolve(file) + sep + name
+            value = resolve_path(file) + sep + name
         try:
             model_entry(value)
         except HwflowError as exc:
@@ -180,8 +180,8 @@ class EvaluatePoint(Strict):
     @field_validator("accelerator")
     @classmethod
     def _accelerator(cls, value: str) -> str:
-        if _looks_like_path(value):
-            value = _resolve(value)
+        if is_path(value):
+            value = resolve_path(value)
         try:
             load_accelerator(value)
         except HwflowError as exc:
@@ -216,7 +216,7 @@ class EvaluatePoint(Strict):
             return None
         if info.data.get("bits") is not None:
             raise ValueError("give bits or strategy, not both")
-        value = _resolve(value)
+        value = resolve_path(value)
         model, accel = info.data.get("model"), _accel_of(info)
         try:
             strategy = load_strategy(value)
@@ -263,18 +263,18 @@ def _accel_of(info: ValidationInfo) -> Accelerator | None:
 
 # --- grid points ---------------------------------------------------------------------------
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
     """A value as it appears in a point's label and folder name."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, str):
-        return Path(value.split(":")[0]).stem if _looks_like_path(value) else value
+        return Path(value.split(":")[0]).stem if is_path(value) else value
     if isinstance(value, list):
-        return "+".join(_short(v) for v in value)
+        return "+".join(short_value(v) for v in value)
     if isinstance(value, dict):
-        return "+".join(f"{k}-{_short(v)}" for k, v in value.items())
+        return "+".join(f"{k}-{short_value(v)}" for k, v in value.items())
     return str(value)
 
 
@@ -290,13 +290,13 @@ class GridPoint:
         """Its ``name`` if it sets one, else its keys and values."""
         if "name" in dict(self.values):
             return str(dict(self.values)["name"])
-        return ", ".join(f"{k}={_short(v)}" for k, v in self.values) or "base"
+        return ", ".join(f"{k}={short_value(v)}" for k, v in self.values) or "base"
 
     @property
     def folder(self) -> str:
         """Its run directory's name: the label, made safe for file names."""
         text = self.label if "name" in dict(self.values) else \
-            "_".join(f"{k}={_short(v)}" for k, v in self.values) or "base"
+            "_".join(f"{k}={short_value(v)}" for k, v in self.values) or "base"
         slug = re.sub(r"[^\w.=+-]", "-", text)
         if len(slug) > 100:
             digest = hashlib.sha256(json.dumps(self.values).encode()).hexdigest()[:8]
@@ -374,7 +374,7 @@ def _validate_point(path: Path, schema: type[BaseModel], data: dict[str, Any],
                     lines: dict[tuple, int], point: GridPoint) -> Any:
     """``data`` validated against ``schema``; an error names the sweep file, the key, the
     line its value came from, and the point."""
-    with _relative_to(path.resolve().parent):
+    with relative_to(path.resolve().parent):
         try:
             return validate(path, data, lines, schema)
         except ConfigError as exc:
@@ -419,7 +419,7 @@ def _base_of(path: Path, config: SweepConfig,
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     data, lines = read_yaml(path)
-    with _relative_to(path.resolve().parent):
+    with relative_to(path.resolve().parent):
         config = validate(path, data, lines, SweepConfig)
     points = expand(config, lines)
     base, base_lines = _base_of(path, config, lines)
@@ -432,7 +432,7 @@ def load_sweep(path: str | Path) -> Sweep:
             exp = Experiment(path=path, config=exp_config)
             if exp.stages:  # every stage's experiment with each candidate, as a flow's load does
                 try:
-                    _check_stages(exp, point_lines)
+                    check_stages(exp, point_lines)
                 except ConfigError as exc:
                     raise ConfigError(f"{exc} (grid point {point.label})") from None
             settings.append(exp)

@@ -13,7 +13,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from hwflow.runs.plots import LABELS, PLOT_DIR, _pyplot
+from hwflow.runs.plots import LABELS, PLOT_DIR, pyplot
 from hwflow.runs.sweep import THROUGHPUT, Sweep
 from hwflow.runs.sweep_run import PointResult
 
@@ -37,7 +37,7 @@ def write_sweep_plots(sweep: Sweep, results: list[PointResult], out: Path) -> li
 
 
 def _colors(n: int) -> list[Any]:
-    plt = _pyplot()
+    plt = pyplot()
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
 
@@ -49,12 +49,12 @@ def _shared_objectives(results: list[PointResult]) -> tuple[str, ...]:
 
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
 def plot_fronts(sweep: Sweep, results: list[PointResult], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     objectives = _shared_objectives(results)
     pairs = list(itertools.combinations(range(len(objectives)), 2)) or [(0, 0)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.8 * len(pairs), 4.2), squeeze=False)
@@ -85,7 +85,7 @@ def plot_fronts(sweep: Sweep, results: list[PointResult], path: Path) -> Path:
 
 def plot_leaders(sweep: Sweep, results: list[PointResult], path: Path) -> Path:
     """Horizontal bars (long point labels read along the y axis), one panel per objective."""
-    plt = _pyplot()
+    plt = pyplot()
     objectives = _shared_objectives(results)
     shown = [r for r in results if r.run and r.run.front]
     fig, axes = plt.subplots(1, len(objectives), sharey=True, squeeze=False,
@@ -108,7 +108,7 @@ def plot_leaders(sweep: Sweep, results: list[PointResult], path: Path) -> Path:
 
 
 def plot_hypervolumes(sweep: Sweep, results: list[PointResult], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for i, (color, r) in enumerate(zip(_colors(len(results)), results)):
         # styles and sizes differ so that equal curves (same seed) stay visible
@@ -155,7 +155,7 @@ def _default_metrics(results: list[PointResult]) -> list[str]:
 
 
 def plot_evaluations(sweep: Sweep, results: list[PointResult], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     plot = sweep.config.plot
     metrics = list(plot.metrics) if plot and plot.metrics else _default_metrics(results)
     x_key, color_key, styled = _axes_keys(sweep)

@@ -98,11 +98,11 @@ def _point_state(folder: Path, exp: Experiment) -> str:
     store_path = folder / STORE_NAME
     if not store_path.exists():
         return "new"
-    from hwflow.search.driver import _first_difference  # the check a resume makes
+    from hwflow.search.driver import first_difference  # the check a resume makes
 
     with RunStore(store_path) as store:
         done = (store.get_meta("status") in FINISHED
-                and _first_difference(store.get_meta("experiment"), exp.settings()) is None)
+                and first_difference(store.get_meta("experiment"), exp.settings()) is None)
     return "finished" if done else "unfinished"
 
 

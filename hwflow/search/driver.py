@@ -121,10 +121,10 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
             return session.run(plots)
 
 
-def _first_difference(stored: Any, current: Any, path: str = "") -> str | None:
+def first_difference(stored: Any, current: Any, path: str = "") -> str | None:
     if isinstance(stored, dict) and isinstance(current, dict):
         for key in sorted(set(stored) | set(current)):
-            found = _first_difference(stored.get(key), current.get(key), f"{path}{key}.")
+            found = first_difference(stored.get(key), current.get(key), f"{path}{key}.")
             if found:
                 return found
         return None
@@ -137,7 +137,7 @@ def check_settings(exp: Experiment, out: Path, store: RunStore) -> None:
     if stored is None:
         store.set_meta("experiment", current)
         return
-    key = _first_difference(stored, current)
+    key = first_difference(stored, current)
     if key is not None:
         raise RunError(f"{exp.path}: key '{key}' differs from the run stored in {out}; "
                        "resume with the experiment it was started with, or choose another --out")

@@ -18,7 +18,7 @@ from typing import Any, Iterator, Literal, Mapping
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from hwflow.catalog import load_accelerator, load_workload, model_entry
+from hwflow.catalog import is_path, load_accelerator, load_workload, model_entry
 from hwflow.config import ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.spec import Accelerator
@@ -38,7 +38,7 @@ _base_dir: ContextVar[Path] = ContextVar("experiment_dir", default=Path("."))
 
 
 @contextlib.contextmanager
-def _relative_to(folder: Path) -> Iterator[None]:
+def relative_to(folder: Path) -> Iterator[None]:
     token = _base_dir.set(folder)
     try:
         yield
@@ -46,15 +46,10 @@ def _relative_to(folder: Path) -> Iterator[None]:
         _base_dir.reset(token)
 
 
-def _resolve(value: str) -> str:
+def resolve_path(value: str) -> str:
     """A path-like reference made absolute against the experiment's folder."""
     path = Path(value)
     return value if path.is_absolute() else str((_base_dir.get() / path).resolve())
-
-
-def _looks_like_path(ref: str) -> bool:
-    head = ref.split(":")[0]
-    return "/" in head or head.endswith((".py", ".yaml", ".yml"))
 
 
 def _user_error(exc: HwflowError) -> ValueError:
@@ -94,7 +89,7 @@ class FinetuneConfig(Strict):
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _paths(cls, value: str | None) -> str | None:
-        return None if value is None else _resolve(value)
+        return None if value is None else resolve_path(value)
 
 
 class SogaConfig(Strict):
@@ -113,7 +108,7 @@ class ExecutionConfig(Strict):
         if value is not None and info.data.get("workers") is not None:
             raise ValueError("give workers (local processes) or scheduler (a Dask cluster), "
                              "not both")
-        return _resolve(value) if value is not None and value.endswith(".json") else value
+        return resolve_path(value) if value is not None and value.endswith(".json") else value
 
 
 LEVELS: tuple[str, ...] = ("coarse", "mid", "fine")
@@ -209,9 +204,9 @@ class ExperimentConfig(Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if _looks_like_path(value):
+        if is_path(value):
             file, sep, name = value.partition(":")
-            value = _resolve(file) + sep + name
+            value = resolve_path(file) + sep + name
         try:
             model_entry(value)
         except HwflowError as exc:
@@ -221,8 +216,8 @@ class ExperimentConfig(Strict):
     @field_validator("accelerator")
     @classmethod
     def _accelerator(cls, value: str) -> str:
-        if _looks_like_path(value):
-            value = _resolve(value)
+        if is_path(value):
+            value = resolve_path(value)
         try:
             load_accelerator(value)
         except HwflowError as exc:
@@ -463,7 +458,7 @@ class Experiment:
                 genes[key] = value
         if genes:
             data["accelerator_genes"] = genes
-        with _relative_to(self.path.resolve().parent):
+        with relative_to(self.path.resolve().parent):
             return ExperimentConfig.model_validate(data)
 
     def stage_experiment(self, stage: int, inputs: Mapping[str, Any]) -> "Experiment":
@@ -473,7 +468,7 @@ class Experiment:
 MAX_STAGE_CHECKS = 256  # combinations of candidates validated on load (the rest at run time)
 
 
-def _check_stages(exp: Experiment, lines: dict[tuple, int]) -> None:
+def check_stages(exp: Experiment, lines: dict[tuple, int]) -> None:
     """Validate the experiment every stage would run, with each of its candidates and
     those of the stages above, so a bad candidate fails on load with its line."""
     choices = [range(len(s.candidates)) for s in exp.stages]
@@ -505,9 +500,9 @@ def _check_stages(exp: Experiment, lines: dict[tuple, int]) -> None:
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
     data, lines = read_yaml(path)
-    with _relative_to(path.resolve().parent):
+    with relative_to(path.resolve().parent):
         config = validate(path, data, lines, ExperimentConfig)
     exp = Experiment(path=path, config=config)
     if exp.stages:
-        _check_stages(exp, lines)
+        check_stages(exp, lines)
     return exp
