@@ -30,13 +30,14 @@ from typing import Annotated, Any, Literal, Sequence
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from hwflow.accuracy.schemes import SCHEMES
-from hwflow.catalog import is_path, load_accelerator, load_workload, model_entry
+from hwflow.catalog import is_path, load_accelerator, load_workload
 from hwflow.config import ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import Accelerator, check_bits
 from hwflow.search.accelerator_genes import apply_genes
-from hwflow.search.experiment import (Experiment, ExperimentConfig, check_stages,
+from hwflow.search.experiment import (Experiment, ExperimentConfig, check_accelerator_ref,
+                                      check_model_ref, check_stages, user_error,
                                       relative_to, resolve_path, load_experiment)
 from hwflow.strategy import Strategy, load_strategy, uniform_strategy
 
@@ -144,10 +145,6 @@ class AccuracyConfig(Strict):
         return None if value is None else resolve_path(value)
 
 
-def _user_error(exc: HwflowError) -> ValueError:
-    return ValueError(str(exc))
-
-
 class EvaluatePoint(Strict):
     # Field order matters: validators read the fields declared before them.
     name: str | None = None  # the point's label in the CSV and plots
@@ -168,25 +165,12 @@ class EvaluatePoint(Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if is_path(value):
-            file, sep, name = value.partition(":")
-            value = resolve_path(file) + sep + name
-        try:
-            model_entry(value)
-        except HwflowError as exc:
-            raise _user_error(exc) from None
-        return value
+        return check_model_ref(value)
 
     @field_validator("accelerator")
     @classmethod
     def _accelerator(cls, value: str) -> str:
-        if is_path(value):
-            value = resolve_path(value)
-        try:
-            load_accelerator(value)
-        except HwflowError as exc:
-            raise _user_error(exc) from None
-        return value
+        return check_accelerator_ref(value)
 
     @field_validator("end_bits")
     @classmethod
@@ -230,7 +214,7 @@ class EvaluatePoint(Strict):
                 for layer in strategy.layers:
                     check_bits(accel, layer.w_bits, layer.a_bits, layer.name)
         except HwflowError as exc:
-            raise _user_error(exc) from None
+            raise user_error(exc) from None
         return value
 
     def accel(self) -> Accelerator:

@@ -52,7 +52,31 @@ def resolve_path(value: str) -> str:
     return value if path.is_absolute() else str((_base_dir.get() / path).resolve())
 
 
-def _user_error(exc: HwflowError) -> ValueError:
+def check_model_ref(value: str) -> str:
+    """A model name or file that exists; file paths made absolute (relative to the YAML)."""
+    if is_path(value):
+        file, sep, name = value.partition(":")
+        value = resolve_path(file) + sep + name
+    try:
+        model_entry(value)
+    except HwflowError as exc:
+        raise user_error(exc) from None
+    return value
+
+
+def check_accelerator_ref(value: str) -> str:
+    """An accelerator name or a YAML file that loads; file paths made absolute."""
+    if is_path(value):
+        value = resolve_path(value)
+    try:
+        load_accelerator(value)
+    except HwflowError as exc:
+        raise user_error(exc) from None
+    return value
+
+
+def user_error(exc: HwflowError) -> ValueError:
+    """A user error re-raised inside a pydantic validator (pydantic reports ValueErrors)."""
     return ValueError(str(exc))
 
 
@@ -204,25 +228,12 @@ class ExperimentConfig(Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if is_path(value):
-            file, sep, name = value.partition(":")
-            value = resolve_path(file) + sep + name
-        try:
-            model_entry(value)
-        except HwflowError as exc:
-            raise _user_error(exc) from None
-        return value
+        return check_model_ref(value)
 
     @field_validator("accelerator")
     @classmethod
     def _accelerator(cls, value: str) -> str:
-        if is_path(value):
-            value = resolve_path(value)
-        try:
-            load_accelerator(value)
-        except HwflowError as exc:
-            raise _user_error(exc) from None
-        return value
+        return check_accelerator_ref(value)
 
     @field_validator("accelerator_genes")
     @classmethod
