@@ -76,6 +76,17 @@ class RunError(HwflowError):
     """A run directory that cannot be used as asked."""
 
 
+def run_store_path(out: Path, resume: bool) -> Path:
+    """The store of the run in ``out``; a new run needs an empty place, --resume a run."""
+    store_path = out / STORE_NAME
+    if store_path.exists() and not resume:
+        raise RunError(f"{out} already holds a run; add --resume to continue it, or "
+                       "choose another --out")
+    if resume and not store_path.exists():
+        raise RunError(f"{out}: no run to resume (no {STORE_NAME}); start one without --resume")
+    return store_path
+
+
 @dataclass(frozen=True)
 class Evaluation:
     id: int

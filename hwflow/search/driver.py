@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from hwflow.runs import reports
-from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore
+from hwflow.runs.store import STORE_NAME, run_store_path, Evaluation, GenerationRow, RunError, RunLock, RunStore
 from hwflow.search.algorithms import make_algorithm
 from hwflow.search.accelerator_genes import accelerator_yaml
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
@@ -102,12 +102,7 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out), contextlib.ExitStack() as owned:
-        store_path = out / STORE_NAME
-        if store_path.exists() and not resume:
-            raise RunError(f"{out} already holds a run; add --resume to continue it, or "
-                           "choose another --out")
-        if resume and not store_path.exists():
-            raise RunError(f"{out}: no run to resume (no {STORE_NAME}); start one without --resume")
+        store_path = run_store_path(out, resume)
         if exp.uses_accuracy and accuracy is None:
             # before the store exists: a cluster that cannot be reached leaves no run behind
             accuracy = default_accuracy(exp)

@@ -32,7 +32,7 @@ import numpy as np
 
 from hwflow.hw.mid import MappingError
 from hwflow.runs import reports
-from hwflow.runs.store import STORE_NAME, FlowStep, RunError, RunLock, RunStore
+from hwflow.runs.store import STORE_NAME, run_store_path, FlowStep, RunError, RunLock, RunStore
 from hwflow.search.dispatch import AccuracyDispatch
 from hwflow.search.driver import Progress, RunResult, SearchStopped, check_settings, run_search
 from hwflow.search.experiment import Experiment
@@ -61,12 +61,7 @@ def run_flow(exp: Experiment, out: str | Path, resume: bool = False,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
-        store_path = out / STORE_NAME
-        if store_path.exists() and not resume:
-            raise RunError(f"{out} already holds a run; add --resume to continue it, or "
-                           "choose another --out")
-        if resume and not store_path.exists():
-            raise RunError(f"{out}: no run to resume (no {STORE_NAME}); start one without --resume")
+        store_path = run_store_path(out, resume)
         with RunStore(store_path) as store:
             check_settings(exp, out, store)
             store.set_meta("name", exp.name)
