@@ -146,6 +146,7 @@ class RfConfig(Strict):
     psum_words: int = Field(gt=0)
     read_cost: float = Field(ge=0)
     write_cost: float = Field(ge=0)
+    shared: bool = Field(False, description="one scratchpad of the three sizes' sum (Eyeriss)")
 
 
 class MemoryConfig(Strict):
@@ -186,7 +187,7 @@ class AcceleratorConfig(Strict):
                                int(mem.buffer.size_kb * 1024)),
             array_cost=mem.array.cost,
             rf=RegisterFiles(mem.rf.filter_words, mem.rf.fmap_words, mem.rf.psum_words,
-                             mem.rf.read_cost, mem.rf.write_cost),
+                             mem.rf.read_cost, mem.rf.write_cost, shared=mem.rf.shared),
             word_bits=self.word_bits, mac_cost=self.mac_cost,
             supported_bits=tuple(sorted(set(self.supported_bits), reverse=True)),
             tied_bits=self.tied_bits, source=source)

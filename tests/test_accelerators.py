@@ -96,3 +96,16 @@ def test_duplicate_keys_are_refused(tmp_path):
     line = len(text.splitlines()) + 1
     with pytest.raises(ConfigError, match=rf"line {line} key 'dataflow': given twice"):
         load_accelerator(str(path))
+
+
+def test_shared_register_file_from_yaml(tmp_path):
+    text = open(load_accelerator("eyeriss-256-db").source).read()
+    path = tmp_path / "shared.yaml"
+    path.write_text(text.replace("write_cost: 0.99}", "write_cost: 0.99, shared: true}"))
+    shared = load_accelerator(str(path))
+    assert shared.rf.shared and not load_accelerator("eyeriss-256-db").rf.shared
+    assert shared.key() != load_accelerator("eyeriss-256-db").key()  # costs are cached apart
+    from hwflow.search.accelerator_genes import accelerator_from_yaml, accelerator_yaml
+
+    back = accelerator_from_yaml(accelerator_yaml(shared))
+    assert back.key() == shared.key()

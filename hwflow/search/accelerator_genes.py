@@ -221,8 +221,6 @@ def accelerator_yaml(accel: Accelerator, name: str | None = None,
                      description: str = "") -> dict[str, Any]:
     """An accelerator as the YAML ``hwflow evaluate --accelerator`` reads (the inverse of
     ``hwflow.config.AcceleratorConfig.build``)."""
-    if accel.rf.shared:
-        raise ValueError("a shared register file cannot be written as accelerator YAML")
     engine: dict[str, Any] = {"kind": accel.engine.kind, "b_max": accel.engine.b_max}
     if accel.engine.kind == "bit-serial":
         engine["lanes"] = accel.engine.lanes
@@ -239,7 +237,7 @@ def accelerator_yaml(accel: Accelerator, name: str | None = None,
             "array": {"cost": accel.array_cost},
             "rf": {"filter_words": accel.rf.filter_words, "fmap_words": accel.rf.fmap_words,
                    "psum_words": accel.rf.psum_words, "read_cost": accel.rf.read_cost,
-                   "write_cost": accel.rf.write_cost}}}
+                   "write_cost": accel.rf.write_cost, "shared": accel.rf.shared}}}
 
 
 def accelerator_from_yaml(data: Mapping[str, Any], source: str = "") -> Accelerator:
