@@ -36,9 +36,9 @@ from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import Accelerator, check_bits
 from hwflow.search.accelerator_genes import apply_genes
-from hwflow.search.experiment import (Experiment, ExperimentConfig, check_accelerator_ref,
-                                      check_model_ref, check_stages, user_error,
-                                      relative_to, resolve_path, load_experiment)
+from hwflow.search.experiment import (Experiment, ExperimentConfig, FinetuneConfig,
+                                      check_accelerator_ref, check_model_ref, check_stages,
+                                      load_experiment, relative_to, resolve_path, user_error)
 from hwflow.strategy import Strategy, load_strategy, uniform_strategy
 
 THROUGHPUT = "frames_per_cycle"
@@ -126,23 +126,14 @@ class SweepConfig(Strict):
 
 # --- the evaluate kind's points --------------------------------------------------------------
 
-class AccuracyConfig(Strict):
-    """ψ of an evaluate point: a brief fine-tune, as ``hwflow accuracy`` does."""
+class AccuracyConfig(FinetuneConfig):
+    """ψ of an evaluate point: a brief fine-tune, as ``hwflow accuracy`` does (an
+    experiment's ``finetune`` settings, plus the data set and seed a search sets elsewhere)."""
 
     dataset: str | None = None  # default: the model's own
     epochs: float = Field(1.0, gt=0)
     scheme: Literal[tuple(SCHEMES)] = "dorefa-pact"  # type: ignore[valid-type]
-    recipe: str | None = None
     seed: int = 0
-    data_dir: str | None = None
-    cache_dir: str | None = None
-    device: str = "cpu"
-    threads: int | None = Field(None, ge=1, description="torch CPU threads")
-
-    @field_validator("data_dir", "cache_dir")
-    @classmethod
-    def _paths(cls, value: str | None) -> str | None:
-        return None if value is None else resolve_path(value)
 
 
 class EvaluatePoint(Strict):
