@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Create .venv and install hwflow with its test tools. Safe to run again.
-# torch: 2.13.0 by default (a CPU build where one lies on disk, e.g. these CI machines;
-# PyPI's default build elsewhere, CUDA included). Override with HWFLOW_TORCH="torch==X.Y".
+# torch 2.14.1 with its torchvision 0.29.1 (onnx2torch needs torchvision) by default: PyPI's
+# build, CUDA included, which also runs on a CPU-only machine. Override with
+# HWFLOW_TORCH="torch==X.Y torchvision==A.B" (a matching pair).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check "${HWFLOW_TORCH:-torch==2.13.0}"
+if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+  # shellcheck disable=SC2086  # the variable holds two requirement words
+  .venv/bin/python -m pip install -q --disable-pip-version-check ${HWFLOW_TORCH:-torch==2.14.1 torchvision==0.29.1}
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 .venv/bin/python -m hwflow.hw.fine.build_aot || true  # AOT Fine kernel; on failure it warns, the JIT runs
