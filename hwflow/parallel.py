@@ -167,8 +167,9 @@ class DaskDispatch:
         resources = self._resources()[0]
         for key, where in positions.items():
             found = self.local.store.get(key)
-            if found is not None:
-                cached.append((key, AccuracyResult(found.accuracy, found.status, 0.0, True)))
+            if found is not None and found.se is not None:  # (an old row: a worker adds it)
+                cached.append((key, AccuracyResult(found.accuracy, found.status, 0.0, True,
+                                                   found.se)))
             else:
                 future = self.client.submit(evaluate_task, self.job, strategies[where[0]],
                                             key=f"hwflow-psi-{key}", resources=resources)
@@ -190,11 +191,12 @@ class DaskDispatch:
     def _keep(self, key: str, strategy: Strategy, result: AccuracyResult) -> None:
         """A result trained on another machine goes into this machine's cache too, so a later
         run driven from here never sends it out again (on this machine the worker stored it)."""
-        if self.local.store.get(key) is None:
+        found = self.local.store.get(key)
+        if found is None or found.se is None:
             info = {"kind": "finetune", "model": strategy.model, "w_bits": list(strategy.w_bits),
                     "a_bits": list(strategy.a_bits), "trained_by": "a Dask worker"}
             self.local.store.put(key, info, StoredResult(result.accuracy, result.status,
-                                                         result.seconds))
+                                                         result.seconds, result.se))
 
     def close(self) -> None:
         cluster = self.client.cluster if self._owns_cluster else None

@@ -23,6 +23,9 @@ from hwflow.strategy import Strategy
 from tests.search_helpers import proxy_accuracy
 
 
+PROXY_SE = 0.01  # the standard error the proxy reports with each result
+
+
 def proxy_key(seed: int, w_bits: Sequence[int], a_bits: Sequence[int]) -> str:
     return f"s{seed}-w{'.'.join(map(str, w_bits))}-a{'.'.join(map(str, a_bits))}"
 
@@ -57,13 +60,13 @@ class SlowProxy:
             def compute() -> StoredResult:
                 self._note("start", key)
                 time.sleep(self.sleep)
-                return StoredResult(proxy_accuracy(strategy), "ok", self.sleep)
+                return StoredResult(proxy_accuracy(strategy), "ok", self.sleep, PROXY_SE)
 
             stored, cached = self.store.compute_once(key, {"proxy": True}, compute)
             if not cached:  # "done" once the result is in the cache; a kill before loses it
                 self._note("done", key)
             out.append(AccuracyResult(stored.accuracy, stored.status,
-                                      0.0 if cached else stored.seconds, cached))
+                                      0.0 if cached else stored.seconds, cached, stored.se))
         return out
 
 

@@ -24,6 +24,7 @@ class Result:  # the fields of hwflow.accuracy.evaluator.AccuracyResult
     status: str
     seconds: float
     cached: bool
+    se: float | None = None
 
 
 def proxy_accuracy(strategy: Strategy) -> float:

@@ -66,7 +66,7 @@ def test_a_strategy_is_never_trained_twice(digits: AccuracyEvaluator) -> None:
     first = digits.evaluate_one(strategy)
     assert not first.cached and first.seconds > 0
     again = digits.evaluate_one(strategy)
-    assert again == AccuracyResult(first.accuracy, "ok", 0.0, True)
+    assert again == AccuracyResult(first.accuracy, "ok", 0.0, True, first.se)
     other_process = AccuracyEvaluator(digits.settings)  # a fresh evaluator, the same store
     assert other_process.evaluate_one(strategy).cached
 

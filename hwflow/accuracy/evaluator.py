@@ -3,6 +3,9 @@
 Every result is cached in ``<cache>/accuracy.sqlite`` under a key made of everything that
 changes it (the float baseline's identity: model source, data set, recipe; and epochs, seed,
 scheme, per-layer bits), so no strategy is fine-tuned twice, across processes and runs.
+Every result carries its standard error (``hwflow.accuracy.noise``); with ``seeds`` K > 1,
+ψ is the mean of K fine-tunes (seeds ``seed`` .. ``seed + K - 1``), each cached on its own,
+so asking for more seeds later trains only the new ones.
 Float baselines are checkpoints under ``<cache>/checkpoints/``. The cache directory is
 ``settings.cache_dir``, else ``$HWFLOW_CACHE``, else ``~/.cache/hwflow``.
 
@@ -16,11 +19,12 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from hwflow.accuracy.noise import binomial_se, mean_and_se
 from hwflow.accuracy.recipes import Recipe, get_recipe
 from hwflow.accuracy.schemes import scheme_modes
 from hwflow.accuracy.store import ResultStore, StoredResult
@@ -42,6 +46,7 @@ class AccuracyResult:
     status: str  # "ok" | "diverged"
     seconds: float  # wall time of this evaluation (0 when served from cache)
     cached: bool
+    se: float | None = None  # standard error of ``accuracy``; None: not known (a test double)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class AccuracySettings:
     device: str = "cpu"
     cache_dir: str | None = None
     scheme: str = "dorefa-pact"  # quantizer scheme
+    seeds: int = 1  # fine-tunes averaged into ψ (seeds seed, seed + 1, ...)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("HWFLOW_CACHE") or "~/.cache/hwflow").expanduser()
 
 
-def _digest(data: dict[str, Any]) -> str:
+def digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -79,6 +85,8 @@ class AccuracyEvaluator:
     def __init__(self, settings: AccuracySettings) -> None:
         if settings.epochs < 0:
             raise HwflowError(f"epochs must be >= 0, not {settings.epochs}")
+        if settings.seeds < 1:
+            raise HwflowError(f"seeds must be >= 1, not {settings.seeds}")
         scheme_modes(settings.scheme)
         self.settings = settings
         self.entry: ModelEntry = model_entry(settings.model)
@@ -96,7 +104,7 @@ class AccuracyEvaluator:
 
     @cached_property
     def baseline_key(self) -> str:
-        return _digest({
+        return digest({
             "kind": "baseline", "version": TRAINING_VERSION, "model": self.entry.name,
             "source": hashlib.sha256(self.entry.file.read_bytes()).hexdigest(),
             "builder": self.entry.builder, "dataset": self.settings.dataset,
@@ -110,10 +118,23 @@ class AccuracyEvaluator:
         return self.cache_dir / "checkpoints" / f"{stem}.pt"
 
     def strategy_key(self, strategy: Strategy) -> str:
+        """The key of ψ as the settings define it (one seed, or the mean of ``seeds``)."""
         s = self.settings
-        return _digest({"kind": "finetune", "baseline": self.baseline_key,
-                        "epochs": float(s.epochs), "seed": s.seed, "scheme": s.scheme,
+        if s.seeds == 1:
+            return self.seed_key(strategy, s.seed)
+        return digest({"kind": "finetune-mean", "parts": [
+            self.seed_key(strategy, seed) for seed in self.seed_range]})
+
+    def seed_key(self, strategy: Strategy, seed: int) -> str:
+        """The key of one fine-tune with ``seed``."""
+        s = self.settings
+        return digest({"kind": "finetune", "baseline": self.baseline_key,
+                        "epochs": float(s.epochs), "seed": seed, "scheme": s.scheme,
                         "layers": [[l.name, l.w_bits, l.a_bits] for l in strategy.layers]})
+
+    @property
+    def seed_range(self) -> range:
+        return range(self.settings.seed, self.settings.seed + self.settings.seeds)
 
     def _describe(self, kind: str, **extra: Any) -> dict[str, Any]:
         s = self.settings
@@ -128,6 +149,11 @@ class AccuracyEvaluator:
 
         return TrainingSession(self.entry, self.settings.dataset, self.recipe,
                                self.settings.device, self.settings.data_dir)
+
+    @cached_property
+    def validation_size(self) -> int:
+        """Images ψ is measured on (the binomial standard error's n)."""
+        return len(self.session.splits.val)
 
     def check(self, strategy: Strategy) -> None:
         """Raise StrategyError unless ``strategy`` names exactly this model's layers."""
@@ -179,19 +205,44 @@ class AccuracyEvaluator:
 
     def evaluate_one(self, strategy: Strategy) -> AccuracyResult:
         self.check(strategy)
+        if self.settings.seeds == 1:
+            return self._one_seed(strategy, self.settings.seed)
+        parts: list[AccuracyResult] = []
+
+        def compute() -> StoredResult:
+            parts.extend(self._one_seed(strategy, seed) for seed in self.seed_range)
+            mean, se = mean_and_se([r.accuracy for r in parts], self.validation_size)
+            status = "ok" if any(r.status == "ok" for r in parts) else "diverged"
+            return StoredResult(mean, status, sum(r.seconds for r in parts), se)
+
+        info = self._describe("finetune-mean", epochs=self.settings.epochs,
+                              seeds=list(self.seed_range), scheme=self.settings.scheme,
+                              w_bits=list(strategy.w_bits), a_bits=list(strategy.a_bits))
+        stored, cached = self.store.compute_once(self.strategy_key(strategy), info, compute)
+        # served from the cache only when no part had to be trained
+        cached = cached or all(r.cached for r in parts)
+        return AccuracyResult(stored.accuracy, stored.status, 0.0 if cached else stored.seconds,
+                              cached, stored.se)
+
+    def _one_seed(self, strategy: Strategy, seed: int) -> AccuracyResult:
         s = self.settings
 
         def compute() -> StoredResult:
             start = time.perf_counter()
             outcome = self.session.fine_tune(self._baseline(), strategy, s.scheme, s.epochs,
-                                             s.seed)
-            return StoredResult(outcome.accuracy, outcome.status, time.perf_counter() - start)
+                                             seed)
+            return StoredResult(outcome.accuracy, outcome.status, time.perf_counter() - start,
+                                binomial_se(outcome.accuracy, self.validation_size))
 
-        info = self._describe("finetune", epochs=s.epochs, seed=s.seed, scheme=s.scheme,
+        key = self.seed_key(strategy, seed)
+        info = self._describe("finetune", epochs=s.epochs, seed=seed, scheme=s.scheme,
                               w_bits=list(strategy.w_bits), a_bits=list(strategy.a_bits))
-        stored, cached = self.store.compute_once(self.strategy_key(strategy), info, compute)
+        stored, cached = self.store.compute_once(key, info, compute)
+        if stored.se is None:  # stored before standard errors were: add it in place
+            stored = replace(stored, se=binomial_se(stored.accuracy, self.validation_size))
+            self.store.put(key, {**info, "se_added": True}, stored)
         return AccuracyResult(stored.accuracy, stored.status, 0.0 if cached else stored.seconds,
-                              cached)
+                              cached, stored.se)
 
     # --- after the search -------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY, info TEXT NOT NULL, accuracy REAL NOT NULL, status TEXT NOT NULL,
-    seconds REAL NOT NULL, created REAL NOT NULL);
+    seconds REAL NOT NULL, created REAL NOT NULL, se REAL);
 CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, since REAL NOT NULL);
 """
 
@@ -34,6 +34,7 @@ class StoredResult:
     accuracy: float
     status: str
     seconds: float
+    se: float | None = None  # standard error of ``accuracy``; None in rows stored before it
 
 
 def _owner() -> str:
@@ -50,6 +51,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _add_se_column(db: sqlite3.Connection) -> None:
+    """A cache made before standard errors were stored gains the column (its old rows
+    read as se None); another process adding it at the same moment is fine."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+    if "se" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE results ADD COLUMN se REAL")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
+
+
 class ResultStore:
     def __init__(self, path: str | Path, poll_seconds: float = 0.5,
                  stale_after: float = 6 * 3600) -> None:
@@ -59,6 +73,7 @@ class ResultStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            _add_se_column(db)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -71,15 +86,16 @@ class ResultStore:
 
     def get(self, key: str) -> StoredResult | None:
         with self._connect() as db:
-            row = db.execute("SELECT accuracy, status, seconds FROM results WHERE key = ?",
+            row = db.execute("SELECT accuracy, status, seconds, se FROM results WHERE key = ?",
                              (key,)).fetchone()
         return StoredResult(*row) if row else None
 
     def put(self, key: str, info: dict[str, Any], result: StoredResult) -> None:
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT OR REPLACE INTO results (key, info, accuracy, status, seconds, "
+                       "created, se) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (key, json.dumps(info, sort_keys=True), result.accuracy, result.status,
-                        result.seconds, time.time()))
+                        result.seconds, time.time(), result.se))
 
     def forget(self, key: str) -> None:
         with self._connect() as db:

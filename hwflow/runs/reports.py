@@ -8,13 +8,18 @@ When the run searched accelerator knobs (or fixed some), each solution's acceler
 rebuilt from the base accelerator stored in the run and the solution's genes, and its
 strategy file names a YAML of it (``<pick>.accelerator.yaml``, next to the strategy) that
 ``hwflow evaluate`` reads.
+
+With ``finetune.confirm_seeds`` the final front is re-scored with more seeds (meta key
+``confirmation``: the seeds and each member's re-scored accuracy and standard error); the
+members that stay feasible and non-dominated with the re-scored accuracy are the
+*confirmed* front, and the leaders are picked from it.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,7 @@ STRATEGY_DIR = "strategies"
 HV_REFERENCE = 1.1  # in hv_normalize's units: 10% beyond the uncompressed network
 ACCELERATOR_SUFFIX = ".accelerator.yaml"
 FINAL_STEP = "final_step"  # meta key of a flow's run.sqlite: the folder of its final step
+CONFIRMATION = "confirmation"  # meta key: {"seeds": K, "scores": {id: [accuracy, se]}}
 
 
 def minimization(evaluations: list[Evaluation], objectives: tuple[str, ...]) -> np.ndarray:
@@ -68,6 +74,25 @@ def front_hypervolume(front: list[Evaluation], objectives: tuple[str, ...],
     return lead.hypervolume(points, np.full(len(objectives), HV_REFERENCE))
 
 
+def rescored(e: Evaluation, accuracy: float, se: float) -> Evaluation:
+    """``e`` with its accuracy (metric, objective and accuracy_min constraint) replaced."""
+    shift = accuracy - e.metrics.get("accuracy", 0.0)
+    objectives = {**e.objectives, "accuracy": accuracy} if "accuracy" in e.objectives \
+        else e.objectives
+    constraints = {k: g - shift if k == "accuracy_min" else g for k, g in e.constraints.items()}
+    return replace(e, metrics={**e.metrics, "accuracy": accuracy, "accuracy_se": se},
+                   objectives=objectives, constraints=constraints)
+
+
+def confirmed_front(front: list[Evaluation], objectives: tuple[str, ...],
+                    confirmation: dict[str, Any]) -> list[Evaluation]:
+    """The front members that stay feasible and non-dominated among the front when each
+    scores its re-scored accuracy (returned with it); those not re-scored yet are left out."""
+    scores = confirmation["scores"]
+    again = [rescored(e, *scores[str(e.id)]) for e in front if str(e.id) in scores]
+    return [e for e in front_of(again, objectives) if violation(e) == 0]
+
+
 def pick_leaders(front: list[Evaluation], objectives: tuple[str, ...]) -> dict[str, Evaluation]:
     F = minimization(front, objectives)
     mean_bits = np.array([np.mean(e.w_bits + e.a_bits) for e in front])
@@ -85,6 +110,9 @@ class RunView:
     population: list[Evaluation]
     front: list[Evaluation]
     leaders: dict[str, Evaluation]
+    # re-scored front members that stay non-dominated (None: the run confirms nothing)
+    confirmed: list[Evaluation] | None = None
+    confirmation: dict[str, Any] | None = None  # as stored under CONFIRMATION
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -159,6 +187,7 @@ def open_run(folder: str | Path) -> RunView:
                 "objectives", "layers", "model", "accelerator", "level", "batch", "dataflow",
                 "mapper_objective", "reference", "name", "status", "algorithm",
                 "accelerator_genes", "accelerator_fixed", "accelerator_base")}
+            confirmation = store.get_meta(CONFIRMATION)
             if meta["objectives"] is None:
                 raise RunError(f"{folder}: the run has not stored its settings yet")
             history = store.generations(meta["level"])
@@ -167,8 +196,10 @@ def open_run(folder: str | Path) -> RunView:
         return open_run(folder / final_step)
     objectives = tuple(meta["objectives"])
     front = front_of(population, objectives)
-    leaders = pick_leaders(front, objectives) if front else {}
-    return RunView(folder, meta, population, front, leaders)
+    confirmed = confirmed_front(front, objectives, confirmation) if confirmation else None
+    chosen = confirmed or front  # nothing confirmed (yet): the searched front
+    leaders = pick_leaders(chosen, objectives) if chosen else {}
+    return RunView(folder, meta, population, front, leaders, confirmed, confirmation)
 
 
 def _number(value: float) -> str:
@@ -176,9 +207,13 @@ def _number(value: float) -> str:
 
 
 def write_pareto(run: RunView) -> Path:
-    """pareto.csv: id, level, one column per objective, then w_bits/a_bits per layer."""
+    """pareto.csv: id, level, one column per objective, accuracy_se (blank when unknown),
+    the re-scored accuracy when the run confirms its front, then w_bits/a_bits per layer."""
     path = run.folder / "pareto.csv"
-    head = ["id", "level", *run.objectives]
+    confirmed = {e.id: e for e in run.confirmed or ()}
+    head = ["id", "level", *run.objectives, "accuracy_se"]
+    if run.confirmed is not None:
+        head += ["confirmed_accuracy", "confirmed_accuracy_se", "confirmed"]
     for name in run.layers:
         head += [f"w_bits.{name}", f"a_bits.{name}"]
     head += list(run.gene_names)
@@ -186,12 +221,23 @@ def write_pareto(run: RunView) -> Path:
         out = csv.writer(f)
         out.writerow(head)
         for e in run.front:
-            row = [e.id, e.level, *(_number(e.objectives[m]) for m in run.objectives)]
+            row = [e.id, e.level, *(_number(e.objectives[m]) for m in run.objectives),
+                   _number(e.metrics["accuracy_se"]) if "accuracy_se" in e.metrics else ""]
+            if run.confirmed is not None:
+                row += _confirmed_cells(run, e, confirmed)
             for w, a in zip(e.w_bits, e.a_bits):
                 row += [w, a]
             row += [e.accel_genes[g] for g in run.gene_names]
             out.writerow(row)
     return path
+
+
+def _confirmed_cells(run: RunView, e: Evaluation, confirmed: dict[int, Evaluation]) -> list:
+    """confirmed_accuracy, its se, and 1 when ``e`` stays non-dominated (blank: not re-scored)."""
+    score = (run.confirmation or {}).get("scores", {}).get(str(e.id))
+    if score is None:
+        return ["", "", ""]
+    return [_number(score[0]), _number(score[1]), int(e.id in confirmed)]
 
 
 def write_history(folder: Path, store: RunStore) -> Path:

@@ -4,7 +4,8 @@ The loop is pymoo's own (``algorithm.next()`` until its termination says stop); 
 generation the driver stores the population, the hypervolume and the pickled algorithm
 (its random generator included) in one transaction. A resumed run unpickles that algorithm
 and goes on; the evaluations of the interrupted generation come back from run.sqlite, so
-a resumed run ends exactly where an uninterrupted one with the same seed would.
+a resumed run ends exactly where an uninterrupted one with the same seed would. With
+``finetune.confirm_seeds`` the final front is then re-scored (``hwflow.search.confirm``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +22,7 @@ import numpy as np
 from hwflow.runs import reports
 from hwflow.runs.store import STORE_NAME, run_store_path, Evaluation, GenerationRow, RunError, RunLock, RunStore
 from hwflow.search.algorithms import make_algorithm
+from hwflow.search.confirm import rescore_front
 from hwflow.search.accelerator_genes import accelerator_yaml
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.dispatch import AccuracyDispatch, InProcess
@@ -73,32 +75,38 @@ def accuracy_settings(exp: Experiment) -> AccuracySettings:
     return AccuracySettings(
         model=exp.config.model, dataset=exp.dataset, epochs=exp.epochs, seed=exp.config.seed,
         recipe=ft.recipe, data_dir=ft.data_dir, device=ft.device, cache_dir=ft.cache_dir,
-        scheme=ft.scheme)
+        scheme=ft.scheme, seeds=ft.seeds)
 
 
-def default_accuracy(exp: Experiment) -> AccuracyDispatch:
-    """The real accuracy evaluator: in this process, or on the workers ``execution`` names."""
+def default_accuracy(exp: Experiment, seeds: int | None = None) -> AccuracyDispatch:
+    """The real accuracy evaluator: in this process, or on the workers ``execution`` names;
+    ``seeds``: ψ as the mean of that many fine-tunes [default: ``finetune.seeds``]."""
     from hwflow.accuracy.evaluator import AccuracyEvaluator
 
     ft, where = exp.config.finetune, exp.config.execution
+    settings = accuracy_settings(exp)
+    if seeds is not None:
+        settings = replace(settings, seeds=seeds)
     if where.workers is not None or where.scheduler is not None:
         from hwflow.parallel import open_dispatch
 
-        return open_dispatch(accuracy_settings(exp), ft.threads, where.workers, where.scheduler)
+        return open_dispatch(settings, ft.threads, where.workers, where.scheduler)
     if ft.threads is not None:
         import torch
 
         # small models train fastest on one thread, and far faster on a busy host
         torch.set_num_threads(ft.threads)
-    return InProcess(AccuracyEvaluator(accuracy_settings(exp)))
+    return InProcess(AccuracyEvaluator(settings))
 
 
 def run_search(exp: Experiment, out: str | Path, resume: bool = False,
                accuracy: AccuracyDispatch | None = None, progress: Progress | None = None,
-               plots: bool = True, seeds: np.ndarray | None = None) -> RunResult:
+               plots: bool = True, seeds: np.ndarray | None = None,
+               confirm: AccuracyDispatch | None = None) -> RunResult:
     """Run (or with ``resume`` continue) ``exp`` into ``out``. ``seeds``: genomes that start
     the initial population (a flow's refinement seeds it with the front of the stage above;
-    random genomes fill the rest)."""
+    random genomes fill the rest). ``confirm``: measures ψ with ``finetune.seeds +
+    confirm_seeds`` seeds to re-score the front [default: the driver's own]."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out), contextlib.ExitStack() as owned:
@@ -109,7 +117,7 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
             owned.callback(accuracy.close)
         with RunStore(store_path) as store:
             try:
-                session = _Session(exp, out, store, accuracy, progress, seeds)
+                session = _Session(exp, out, store, accuracy, progress, seeds, confirm)
             except KeyboardInterrupt:  # e.g. while the float baseline trains
                 history = store.generations(exp.config.level)
                 raise SearchStopped(out, history[-1].generation if history else 0) from None
@@ -141,9 +149,10 @@ def check_settings(exp: Experiment, out: Path, store: RunStore) -> None:
 class _Session:
     def __init__(self, exp: Experiment, out: Path, store: RunStore,
                  accuracy: AccuracyDispatch | None, progress: Progress | None,
-                 seeds: np.ndarray | None = None) -> None:
+                 seeds: np.ndarray | None = None, confirm: AccuracyDispatch | None = None,
+                 ) -> None:
         self.exp, self.out, self.store, self.progress = exp, out, store, progress
-        self.seeds = seeds
+        self.seeds, self.confirm = seeds, confirm
         self.level = exp.config.level
         check_settings(exp, out, store)
         self.workload = exp.workload()
@@ -246,10 +255,27 @@ class _Session:
                 algorithm.next()
                 done = algorithm.n_gen - 1  # pymoo counts the next generation already
                 self._store_generation(algorithm, done, hits_before, time.perf_counter() - started)
+            self._confirm()
         except KeyboardInterrupt:
             raise SearchStopped(self.out, done) from None
         self.store.set_meta("status", "finished")
         return self._finish(plots, done)
+
+    def _confirm(self) -> None:
+        """Re-score the final front with ``confirm_seeds`` more seeds (cached, resumable)."""
+        ft = self.exp.config.finetune
+        if not ft.confirm_seeds or self.accuracy is None:
+            return
+        front = reports.open_run(self.out).front
+        dispatch, owned = self.confirm, self.confirm is None
+        if dispatch is None:
+            dispatch = default_accuracy(self.exp, seeds=ft.seeds + ft.confirm_seeds)
+        try:
+            rescore_front(self.store, front, self.workload.name, self.workload.layer_names,
+                          ft.seeds + ft.confirm_seeds, dispatch)
+        finally:
+            if owned:
+                dispatch.close()
 
     def _store_generation(self, algorithm, generation: int, hits_before: int,
                           seconds: float) -> None:

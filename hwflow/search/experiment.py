@@ -32,7 +32,8 @@ from hwflow.workload import Workload
 # Keys a resumed run may change: they do not change what an evaluation computes.
 FREE_ON_RESUME: tuple[tuple[str, str], ...] = (
     ("finetune", "threads"), ("finetune", "device"), ("finetune", "data_dir"),
-    ("finetune", "cache_dir"), ("execution", "workers"), ("execution", "scheduler"))
+    ("finetune", "cache_dir"), ("finetune", "confirm_seeds"), ("execution", "workers"),
+    ("execution", "scheduler"))
 
 _base_dir: ContextVar[Path] = ContextVar("experiment_dir", default=Path("."))
 
@@ -109,6 +110,9 @@ class FinetuneConfig(Strict):
     cache_dir: str | None = None
     device: str = "cpu"
     threads: int | None = Field(None, ge=1, description="torch CPU threads; null: torch's default")
+    seeds: int = Field(1, ge=1, description="fine-tunes (seeds) averaged into each ψ")
+    confirm_seeds: int = Field(0, ge=0, description="re-score the final front with this many "
+                                                     "more seeds; 0: do not")
 
     @field_validator("data_dir", "cache_dir")
     @classmethod
@@ -440,6 +444,8 @@ class Experiment:
         data = self.config.model_dump(mode="json")
         for section, key in FREE_ON_RESUME:
             data[section].pop(key)
+        if data["finetune"]["seeds"] == 1:  # as stored by runs made before the key existed
+            del data["finetune"]["seeds"]
         return data
 
     # --- flows (SPEC §4) -----------------------------------------------------------------

@@ -80,7 +80,7 @@ class Fitness:
             return
         unmappable = [r for r in rows if r["status"] == "unmappable"]
         for row in unmappable:  # infeasible whatever its accuracy: not worth a fine-tune
-            row["metrics"]["accuracy"] = 0.0
+            row["metrics"]["accuracy"] = row["metrics"]["accuracy_se"] = 0.0
         if unmappable:
             self._remember(self.store.add_many([self._scored(r) for r in unmappable]))
         todo = [j for j, r in enumerate(rows) if r["status"] != "unmappable"]
@@ -89,6 +89,8 @@ class Fitness:
             j = todo[i]
             row = rows[j]
             row["metrics"]["accuracy"] = float(result.accuracy)
+            if result.se is not None:
+                row["metrics"]["accuracy_se"] = float(result.se)
             row["wall_s"] += float(result.seconds)
             row["status"] = result.status
             self.stats.cache_hits += bool(result.cached)
