@@ -20,10 +20,7 @@ from typing import Sequence
 from hwflow.accuracy.evaluator import AccuracyResult, AccuracySettings
 from hwflow.accuracy.store import ResultStore, StoredResult
 from hwflow.strategy import Strategy
-from tests.search_helpers import proxy_accuracy
-
-
-PROXY_SE = 0.01  # the standard error the proxy reports with each result
+from tests.search_helpers import PROXY_SE, proxy_accuracy
 
 
 def proxy_key(seed: int, w_bits: Sequence[int], a_bits: Sequence[int]) -> str:

@@ -27,6 +27,9 @@ class Result:  # the fields of hwflow.accuracy.evaluator.AccuracyResult
     se: float | None = None
 
 
+PROXY_SE = 0.01  # the standard error the proxy reports with each result
+
+
 def proxy_accuracy(strategy: Strategy) -> float:
     """0.98 minus a per-layer penalty that grows as bits shrink; later layers matter less."""
     loss = 0.0
@@ -54,7 +57,7 @@ class ProxyAccuracy:
             if self.log:
                 with self.log.open("a") as f:
                     f.write(json.dumps(bits) + "\n")
-            out.append(Result(proxy_accuracy(s), "ok", self.sleep, False))
+            out.append(Result(proxy_accuracy(s), "ok", self.sleep, False, PROXY_SE))
         return out
 
 

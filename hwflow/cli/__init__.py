@@ -38,9 +38,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from hwflow.cli import hardware, search, sweep, training
+    from hwflow.cli import hardware, proxy, search, sweep, training
 
-    for module in (hardware, training, search, sweep):
+    for module in (hardware, training, search, sweep, proxy):
         for command in module.COMMANDS:
             main.add_command(command)
 

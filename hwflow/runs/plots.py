@@ -1,5 +1,8 @@
 """Plots of a run (matplotlib, Agg): the front's 2-D projections, the hypervolume curve and
-the layer-wise bitwidths of the hypervolume leader. Files go to ``<run>/plots/``."""
+the layer-wise bitwidths of the hypervolume leader. Files go to ``<run>/plots/``.
+
+Accuracy on the front is drawn with ±1 standard-error bars; a run that re-scored its front
+also shows each member's re-scored accuracy (open circles, with their bars)."""
 
 from __future__ import annotations
 
@@ -38,8 +41,11 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
         ax.scatter([e.objectives[xi] for e in seen], [e.objectives[yj] for e in seen],
                    s=8, c="0.75", label="evaluated")
         front = sorted(run.front, key=lambda e: e.objectives[xi])
-        ax.scatter([e.objectives[xi] for e in front], [e.objectives[yj] for e in front],
-                   s=18, c="tab:blue", label="front")
+        _with_errors(ax, front, xi, yj, dict(fmt="o", ms=4, c="tab:blue", label="front"))
+        if run.confirmed is not None:
+            _with_errors(ax, run.confirmed, xi, yj,
+                         dict(fmt="o", ms=7, mfc="none", c="tab:orange",
+                              label=f"confirmed ({run.confirmation['seeds']} seeds)"))
         for name, e in run.leaders.items():
             marker, color = MARKERS[name]
             ax.scatter([e.objectives[xi]], [e.objectives[yj]], s=120, marker=marker,
@@ -54,6 +60,17 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _with_errors(ax, evaluations, x: str, y: str, style: dict) -> None:
+    """Points of ``evaluations`` with ±1 standard error on an accuracy axis."""
+    def errors(metric: str):
+        if metric != "accuracy":
+            return None
+        return [e.metrics.get("accuracy_se", 0.0) for e in evaluations]
+
+    ax.errorbar([e.objectives[x] for e in evaluations], [e.objectives[y] for e in evaluations],
+                xerr=errors(x), yerr=errors(y), elinewidth=0.8, capsize=2, ls="none", **style)
 
 
 def plot_hypervolume(run: RunView, store: RunStore, path: Path) -> Path:

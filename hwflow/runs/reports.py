@@ -207,11 +207,13 @@ def _number(value: float) -> str:
 
 
 def write_pareto(run: RunView) -> Path:
-    """pareto.csv: id, level, one column per objective, accuracy_se (blank when unknown),
-    the re-scored accuracy when the run confirms its front, then w_bits/a_bits per layer."""
+    """pareto.csv: id, level, one column per objective, then (when the run measures
+    accuracy) accuracy_se (blank when unknown) and, when it confirms its front, the re-scored
+    accuracy, then w_bits/a_bits per layer and the searched accelerator knobs."""
     path = run.folder / "pareto.csv"
     confirmed = {e.id: e for e in run.confirmed or ()}
-    head = ["id", "level", *run.objectives, "accuracy_se"]
+    with_accuracy = any("accuracy" in e.metrics for e in run.front)
+    head = ["id", "level", *run.objectives] + (["accuracy_se"] if with_accuracy else [])
     if run.confirmed is not None:
         head += ["confirmed_accuracy", "confirmed_accuracy_se", "confirmed"]
     for name in run.layers:
@@ -221,8 +223,9 @@ def write_pareto(run: RunView) -> Path:
         out = csv.writer(f)
         out.writerow(head)
         for e in run.front:
-            row = [e.id, e.level, *(_number(e.objectives[m]) for m in run.objectives),
-                   _number(e.metrics["accuracy_se"]) if "accuracy_se" in e.metrics else ""]
+            row = [e.id, e.level, *(_number(e.objectives[m]) for m in run.objectives)]
+            if with_accuracy:
+                row.append(_number(e.metrics["accuracy_se"]) if "accuracy_se" in e.metrics else "")
             if run.confirmed is not None:
                 row += _confirmed_cells(run, e, confirmed)
             for w, a in zip(e.w_bits, e.a_bits):
