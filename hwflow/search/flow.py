@@ -32,10 +32,12 @@ import numpy as np
 
 from hwflow.hw.mid import MappingError
 from hwflow.runs import reports
-from hwflow.runs.store import STORE_NAME, run_store_path, FlowStep, RunError, RunLock, RunStore
+from hwflow.runs.store import (STORE_NAME, run_store_path, Evaluation, FlowStep, RunError, RunLock,
+                               RunStore)
 from hwflow.search.dispatch import AccuracyDispatch
 from hwflow.search.driver import Progress, RunResult, SearchStopped, check_settings, run_search
 from hwflow.search.experiment import Experiment
+from hwflow.search.objectives import MAXIMIZED, Constraint
 from hwflow.strategy import Strategy, StrategyError
 
 STEPS_DIR = "steps"
@@ -216,11 +218,24 @@ def _why(exp: Experiment, min_feasible: int, run: reports.RunView, feasible: lis
         return "no constraints at this stage"
     if met:
         return f"{len(feasible)} of {len(run.front)} front solutions meet {bounds}"
-    best = []
-    for c in constraints:
-        values = [e.metrics[c.metric] for e in run.population]
-        value = max(values) if c.metric == "accuracy" else min(values)
-        best.append(f"{c.metric} {value:.4g}")
     need = "no front solution meets" if min_feasible == 1 else \
         f"{len(feasible)} front solutions (of {min_feasible} needed) meet"
-    return f"{need} {bounds} (best in the final population: {', '.join(best)})"
+    if not run.population:
+        return f"{need} {bounds}"
+    return f"{need} {bounds} (closest in the final population: {closest_miss(run.population, constraints)})"
+
+
+def closest_miss(population: list[Evaluation], constraints: tuple[Constraint, ...]) -> str:
+    """The individual of least total violation and, per constraint, by how much it misses
+    (accuracy in points, the others in percent of their bound) or that it meets it."""
+    closest = min(population, key=lambda e: (reports.violation(e), e.id))
+    parts = []
+    for c in constraints:
+        value, g = closest.metrics[c.metric], closest.constraints.get(c.name, 0.0)
+        if g <= 0:
+            parts.append(f"{c.metric} {value:.4g} meets it")
+        elif c.metric in MAXIMIZED:
+            parts.append(f"{c.metric} {value:.4g} misses by {100 * g:.2g} points")
+        else:
+            parts.append(f"{c.metric} {value:.4g} misses by {100 * g:.2g}%")
+    return f"id {closest.id}: {', '.join(parts)}"
