@@ -82,8 +82,8 @@ def test_samples_spread_over_frac_ops_with_the_search_rules() -> None:
 
 def proxy_check(cache: Path, out: Path, *extra: str) -> dict:
     result = CliRunner().invoke(main, [
-        "proxy-check", "--model", "digits-cnn", "--samples", "3", "--seeds", "2",
-        "--retrain-epochs", "0.2", "--threads", "1", "--cache-dir", str(cache),
+        "proxy-check", "--model", "digits-cnn", "--samples", "4", "--seeds", "2",
+        "--retrain-epochs", "1", "--threads", "1", "--cache-dir", str(cache),
         "--out", str(out), "--json", *extra])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -112,9 +112,9 @@ def test_proxy_check_reports_the_json_object_and_resumes(cache: Path, tmp_path: 
     after = stored_rows(cache)
     # what the first run stored is served, not trained again; the new budget is added
     assert {k: after[k] for k in before} == before
-    assert len(after) == len(before) + 2 * 3  # 3 strategies x 2 seeds at 0.1 epoch
+    assert len(after) == len(before) + 4 * 2  # 4 strategies x 2 seeds at 0.1 epoch
     assert set(report) == {"budgets", "retrain_seed_tau", "recommended_epochs", "samples"}
-    assert report["samples"] == 3 and [b["epochs"] for b in report["budgets"]] == [0.05, 0.1]
+    assert report["samples"] == 4 and [b["epochs"] for b in report["budgets"]] == [0.05, 0.1]
     for b in report["budgets"]:
         assert set(b) == BUDGET_KEYS and b["seconds_per_psi"] > 0
     assert report["budgets"][0] == first["budgets"][0]
@@ -165,4 +165,4 @@ def test_gpu_smoke_resnet20_on_synthetic_cifar(tmp_path: Path) -> None:
         "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["samples"] == 3 and report["budgets"][0]["seconds_per_psi"] > 0
+    assert report["samples"] == 4 and report["budgets"][0]["seconds_per_psi"] > 0

@@ -76,7 +76,10 @@ def _summary(result, exp, files: bool = True) -> None:
     objectives = exp.objectives
     table = Table(title=f"{exp.name}: {len(result.front)} solutions on the front after "
                         f"{result.generations} generations, {result.evaluations} evaluations "
-                        f"({result.cache_hits} cache hits), hypervolume {result.hypervolume:.4f}")
+                        f"({result.cache_hits} cache hits), hypervolume {result.hypervolume:.4f}"
+                        + (f"; {len(result.confirmed)} stay non-dominated re-scored with "
+                           f"{result.confirm_seeds} seeds (the leaders come from those)"
+                           if result.confirmed is not None else ""))
     table.add_column("pick")
     table.add_column("id", justify="right")
     for m in objectives:

@@ -66,6 +66,8 @@ class RunResult:
     leaders: dict[str, Evaluation]
     files: list[Path] = field(default_factory=list)
     best_fitness: Evaluation | None = None  # SOGA: the individual with the best Eq. 1 fitness
+    confirmed: list[Evaluation] | None = None  # front members that stay non-dominated re-scored
+    confirm_seeds: int = 0  # seeds behind each re-scored accuracy
 
 
 def accuracy_settings(exp: Experiment) -> AccuracySettings:
@@ -310,4 +312,6 @@ class _Session:
             evaluated_now=self.fitness.stats.evaluated,
             cache_hits=history[-1].cache_hits if history else 0,
             hypervolume=history[-1].hypervolume if history else 0.0,
-            front=run.front, leaders=run.leaders, files=files, best_fitness=best)
+            front=run.front, leaders=run.leaders, files=files, best_fitness=best,
+            confirmed=run.confirmed,
+            confirm_seeds=run.confirmation["seeds"] if run.confirmation else 0)
