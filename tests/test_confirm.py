@@ -91,3 +91,23 @@ def test_confirmation_rescores_the_front_and_leaders_come_from_it(tmp_path: Path
                confirm=InProcess(again))
     assert again.calls == 0
     assert open_run(out).leaders == run.leaders
+
+    with RunStore(out / "run.sqlite") as store:  # as if stopped before the last re-score
+        stored = store.get_meta(CONFIRMATION)
+        del stored["scores"][str(run.front[-1].id)]
+        store.set_meta(CONFIRMATION, stored)
+    rest = NoisyProxy(seeds=3)
+    run_search(exp, out, resume=True, accuracy=InProcess(NoisyProxy(seeds=1)), plots=False,
+               confirm=InProcess(rest))
+    assert rest.calls == 1 and open_run(out).leaders == run.leaders
+
+
+def test_runs_made_before_seeds_existed_store_the_same_settings(tmp_path: Path) -> None:
+    path = tmp_path / "plain.yaml"
+    path.write_text(EXPERIMENT.replace("finetune: {seeds: 1, confirm_seeds: 2}\n", ""))
+    # what a run stored before finetune.seeds / confirm_seeds: the keys that define ψ
+    assert set(load_experiment(path).settings()["finetune"]) == {"epochs", "recipe", "scheme"}
+    path.write_text(EXPERIMENT)  # confirm_seeds may change on resume; seeds: 1 is the default
+    assert set(load_experiment(path).settings()["finetune"]) == {"epochs", "recipe", "scheme"}
+    path.write_text(EXPERIMENT.replace("seeds: 1,", "seeds: 3,"))
+    assert load_experiment(path).settings()["finetune"]["seeds"] == 3

@@ -81,6 +81,11 @@ def digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+def layer_bits(strategy: Strategy) -> list[list]:
+    """Each layer's [name, w_bits, a_bits]: the strategy as a cache key sees it."""
+    return [[layer.name, layer.w_bits, layer.a_bits] for layer in strategy.layers]
+
+
 class AccuracyEvaluator:
     def __init__(self, settings: AccuracySettings) -> None:
         if settings.epochs < 0:
@@ -130,7 +135,7 @@ class AccuracyEvaluator:
         s = self.settings
         return digest({"kind": "finetune", "baseline": self.baseline_key,
                         "epochs": float(s.epochs), "seed": seed, "scheme": s.scheme,
-                        "layers": [[l.name, l.w_bits, l.a_bits] for l in strategy.layers]})
+                        "layers": layer_bits(strategy)})
 
     @property
     def seed_range(self) -> range:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from functools import cached_property
 
-from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracyResult, digest
+from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracyResult, digest, layer_bits
 from hwflow.accuracy.noise import binomial_se
 from hwflow.accuracy.store import StoredResult
 from hwflow.strategy import Strategy
@@ -28,7 +28,7 @@ class RetrainEvaluator(AccuracyEvaluator):
         s = self.settings
         return digest({"kind": "retrain", "baseline": self.baseline_key,
                         "epochs": float(s.epochs), "seed": s.seed, "scheme": s.scheme,
-                        "layers": [[l.name, l.w_bits, l.a_bits] for l in strategy.layers]})
+                        "layers": layer_bits(strategy)})
 
     def evaluate_one(self, strategy: Strategy) -> AccuracyResult:
         self.check(strategy)

@@ -88,7 +88,7 @@ def measure(base: AccuracySettings, samples: list[Sample], budgets: tuple[float,
     done = 0
     results: list[tuple[np.ndarray, float]] = []
     for label, settings, source in jobs:
-        def step() -> None:
+        def step(label: str = label) -> None:
             nonlocal done
             done += 1
             if progress:
