@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,8 @@ def proxy_check(model_name: str, accelerator: str, budgets: str, samples: int, s
     chosen = sample_strategies(load_workload(model_name), load_accelerator(accelerator),
                                samples, base.seed)
     folder = Path(out) if out else Path("runs") / f"proxy-check-{evaluator.entry.name}"
+    if folder.exists() and not folder.is_dir():
+        raise HwflowError(f"--out {folder}: a file, not a folder")
     if not as_json:
         _show_progress()
     dispatches = Dispatches(threads, workers, scheduler)
@@ -81,6 +84,10 @@ def proxy_check(model_name: str, accelerator: str, budgets: str, samples: int, s
 
     try:
         measured = measure(base, chosen, epochs, seeds, retrain_epochs, dispatches, progress)
+    except KeyboardInterrupt:
+        click.echo("stopped; every ψ and retrain finished so far is in the accuracy cache: "
+                   "run the same command again to continue", err=True)
+        sys.exit(130)
     finally:
         dispatches.close()
     report = summarize(measured)

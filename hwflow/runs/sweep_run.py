@@ -171,7 +171,7 @@ class _AccuracyCache:
         settings = AccuracySettings(
             model=p.model, dataset=a.dataset or model_entry(p.model).dataset, epochs=a.epochs,
             seed=a.seed, recipe=a.recipe, data_dir=a.data_dir, device=a.device,
-            cache_dir=a.cache_dir, scheme=a.scheme)
+            cache_dir=a.cache_dir, scheme=a.scheme, seeds=a.seeds)
         key = (settings, a.threads)
         if key not in self._evaluators:
             if a.threads is not None:
