@@ -54,8 +54,9 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
         ax.set_ylabel(LABELS.get(yj, yj))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"{run.meta['name']}: {len(front_ids)} non-dominated of {len(seen)} evaluated "
-                 f"({run.meta['level']} level)")
+    confirmed = f", {len(run.confirmed)} confirmed" if run.confirmed is not None else ""
+    fig.suptitle(f"{run.meta['name']}: {len(front_ids)} non-dominated{confirmed} of {len(seen)} "
+                 f"evaluated ({run.meta['level']} level)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
