@@ -6,14 +6,13 @@ written at the next layer's ``a_bits`` (the last layer's at the accelerator's wo
 
 from __future__ import annotations
 
-from hwflow.errors import HwflowError
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hwflow.errors import HwflowError
 from hwflow.workload import Workload
 
 

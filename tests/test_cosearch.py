@@ -13,21 +13,20 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
+from hwflow.accelerator_knobs import apply_genes
 from hwflow.catalog import accelerator_names, load_accelerator, load_workload
 from hwflow.cli import main
-from hwflow.config import ConfigError
+from hwflow.config import ConfigError, accelerator_from_yaml, accelerator_yaml
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import estimate
 from hwflow.hw.mid import MappingError
-from hwflow.search.accelerator_genes import (AcceleratorGenesConfig, AcceleratorSpace,
-                                             accelerator_from_yaml, accelerator_yaml, apply_genes)
 from hwflow.search.costs import AcceleratorCosts
 from hwflow.search.experiment import load_experiment
-from hwflow.search.genome import BitGenome
-from hwflow.search.operators import AlleleMutation
+from hwflow.search.ga.operators import AlleleMutation
+from hwflow.search.space.accelerator_genes import AcceleratorGenesConfig, AcceleratorSpace
+from hwflow.search.space.genome import BitGenome
 from hwflow.strategy import LayerBits, Strategy, uniform_strategy
 from hwflow.workload import Workload
 from tests.search_helpers import tiny_workload

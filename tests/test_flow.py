@@ -26,10 +26,10 @@ from click.testing import CliRunner
 from hwflow.catalog import load_accelerator, load_workload
 from hwflow.cli import main
 from hwflow.config import ConfigError
+from hwflow.dispatch.in_process import InProcess
 from hwflow.hw.levels import estimate
 from hwflow.runs.reports import open_run
 from hwflow.runs.store import RunLock, RunStore
-from hwflow.search.dispatch import InProcess
 from hwflow.search.experiment import load_experiment
 from hwflow.search.flow import run_flow
 from hwflow.strategy import LayerBits, Strategy

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hwflow.dispatch.in_process import InProcess
 from hwflow.runs.store import RunLock
-from hwflow.search.dispatch import InProcess
 from hwflow.search.driver import run_search
 from hwflow.search.experiment import load_experiment
 from tests.search_helpers import ProxyAccuracy

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from hwflow.accelerator_knobs import apply_genes
+from hwflow.config import accelerator_from_yaml, accelerator_yaml
 from hwflow.errors import HwflowError
 from hwflow.hw.spec import Accelerator
+from hwflow.metrics import MAXIMIZED
+from hwflow.runs import front as lead
 from hwflow.runs.store import STORE_NAME, Evaluation, RunError, RunStore
-from hwflow.search import leaders as lead
-from hwflow.search.accelerator_genes import accelerator_from_yaml, accelerator_yaml, apply_genes
-from hwflow.search.objectives import MAXIMIZED, hv_normalize
 from hwflow.strategy import LayerBits, Strategy
 
 PICKS: tuple[str, ...] = ("hv-leader", "accuracy-leader", "compression-leader")
@@ -64,7 +65,7 @@ def front_hypervolume(front: list[Evaluation], objectives: tuple[str, ...],
     feasible = [e for e in front if violation(e) == 0]
     if not feasible:
         return 0.0
-    points = hv_normalize(minimization(feasible, objectives), objectives, reference)
+    points = lead.hv_normalize(minimization(feasible, objectives), objectives, reference)
     return lead.hypervolume(points, np.full(len(objectives), HV_REFERENCE))
 
 

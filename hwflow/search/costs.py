@@ -16,7 +16,7 @@ from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import layer_cost
 from hwflow.hw.mid import MappingError
 from hwflow.hw.spec import Accelerator
-from hwflow.search.accelerator_genes import AcceleratorSpace
+from hwflow.search.space.accelerator_genes import AcceleratorSpace
 from hwflow.workload import Workload
 
 LAYER_METRICS: tuple[str, ...] = ("macs", "frac_ops", "dram_bytes", "latency_cycles", "energy")

@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from hwflow.config import accelerator_yaml
+from hwflow.dispatch.in_process import InProcess
+from hwflow.dispatch.protocol import AccuracyDispatch
+from hwflow.metrics import HARDWARE_METRICS
 from hwflow.runs import reports
-from hwflow.runs.store import STORE_NAME, run_store_path, Evaluation, GenerationRow, RunError, RunLock, RunStore
-from hwflow.search.algorithms import make_algorithm
-from hwflow.search.accelerator_genes import accelerator_yaml
+from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore, run_store_path
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
-from hwflow.search.dispatch import AccuracyDispatch, InProcess
 from hwflow.search.experiment import Experiment
 from hwflow.search.fitness import Fitness, FitnessStats
-from hwflow.search.objectives import HARDWARE_METRICS, MAPPABLE, Scoring, per_frame
-from hwflow.search.problem import BitwidthProblem
-from hwflow.search.soga import SogaScoring
+from hwflow.search.ga.algorithms import make_algorithm
+from hwflow.search.ga.problem import BitwidthProblem
+from hwflow.search.ga.soga import SogaScoring
+from hwflow.search.objectives import MAPPABLE, Scoring, per_frame
 
 if TYPE_CHECKING:
     from hwflow.accuracy.evaluator import AccuracySettings
@@ -82,7 +84,7 @@ def default_accuracy(exp: Experiment) -> AccuracyDispatch:
 
     ft, where = exp.config.finetune, exp.config.execution
     if where.workers is not None or where.scheduler is not None:
-        from hwflow.parallel import open_dispatch
+        from hwflow.dispatch.cluster import open_dispatch
 
         return open_dispatch(accuracy_settings(exp), ft.threads, where.workers, where.scheduler)
     if ft.threads is not None:
@@ -280,7 +282,8 @@ class _Session:
             best = run.population[int(np.argmax(fitness))]
         history = self.store.generations(self.level)
         return RunResult(
-            out=self.out, generations=generations, planned=self.exp.generations, evaluations=self.store.count(self.level),
+            out=self.out, generations=generations, planned=self.exp.generations,
+            evaluations=self.store.count(self.level),
             evaluated_now=self.fitness.stats.evaluated,
             cache_hits=history[-1].cache_hits if history else 0,
             hypervolume=history[-1].hypervolume if history else 0.0,

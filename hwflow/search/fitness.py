@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.runs.store import Evaluation, RunStore
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
-from hwflow.search.dispatch import AccuracyDispatch
-from hwflow.search.genome import BitGenome, genome_key
 from hwflow.search.objectives import Scoring, one_row, per_frame
+from hwflow.search.space.genome import BitGenome, genome_key
 
 
 @dataclass

@@ -30,10 +30,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.hw.mid import MappingError
 from hwflow.runs import reports
-from hwflow.runs.store import STORE_NAME, run_store_path, FlowStep, RunError, RunLock, RunStore
-from hwflow.search.dispatch import AccuracyDispatch
+from hwflow.runs.store import STORE_NAME, FlowStep, RunError, RunLock, RunStore, run_store_path
 from hwflow.search.driver import Progress, RunResult, SearchStopped, check_settings, run_search
 from hwflow.search.experiment import Experiment
 from hwflow.strategy import Strategy, StrategyError

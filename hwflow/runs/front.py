@@ -13,7 +13,12 @@ Ties go to the next objective in order, then to the earlier row, so picks are st
 
 from __future__ import annotations
 
+import math
+from typing import Mapping
+
 import numpy as np
+
+from hwflow.metrics import MAXIMIZED
 
 
 def non_dominated(F: np.ndarray, feasible: np.ndarray | None = None) -> np.ndarray:
@@ -71,3 +76,18 @@ def compression_leader(F: np.ndarray, objectives: tuple[str, ...]) -> int:
     first = hardware[0] if hardware else 0
     others = [j for j in range(F.shape[1]) if j != first]
     return _lexi_best([F[:, first]] + [F[:, j] for j in others])
+
+
+def hv_normalize(front: np.ndarray, objectives: tuple[str, ...],
+                 reference: Mapping[str, float]) -> np.ndarray:
+    """Map minimization-form objective values to fixed scales for a hypervolume that is
+    comparable across generations: accuracy as its error 1 − ψ, each hardware metric as a
+    fraction of the uncompressed network's (``reference``)."""
+    cols = []
+    for j, m in enumerate(objectives):
+        if m in MAXIMIZED:
+            cols.append(1.0 + front[:, j])  # front holds −ψ
+        else:
+            scale = reference[m] if reference[m] and math.isfinite(reference[m]) else 1.0
+            cols.append(front[:, j] / scale)
+    return np.column_stack(cols)

@@ -1,4 +1,4 @@
-"""Run a sweep (``hwflow.runs.sweep.Sweep``): every point, then one combined CSV and plots.
+"""Run a sweep (``hwflow.sweeps.config.Sweep``): every point, then one combined CSV and plots.
 
 - search points: a normal search (``hwflow.search.driver.run_search``, or
   ``hwflow.search.flow.run_flow`` for an experiment with stages) into
@@ -7,32 +7,27 @@
 - evaluate points: ``hwflow.hw.levels.estimate`` (and ψ when the point asks for it); a
   layer that cannot be mapped (e.g. a buffer too small) is that point's result, not an error.
 
-``sweep.csv`` (columns in docs/sweep.md): search sweeps one row per grid point and front
-member, with a ``pick`` column naming the leaders and the point's hypervolume, front size and
-evaluations; evaluate sweeps one row per grid point.
+The combined table is ``hwflow.sweeps.results``, the plots ``hwflow.sweeps.plots``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol
 
 import yaml
 
 from hwflow.catalog import load_workload, model_entry
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.hw.levels import estimate
 from hwflow.hw.mid import MappingError
 from hwflow.runs import reports
 from hwflow.runs.store import STORE_NAME, GenerationRow, RunStore
-from hwflow.runs.sweep import EVALUATE_METRICS, THROUGHPUT, EvaluatePoint, GridPoint, Sweep
-from hwflow.search.dispatch import AccuracyDispatch
 from hwflow.search.experiment import Experiment
-from hwflow.search.objectives import METRICS
+from hwflow.sweeps.config import EVALUATE_METRICS, THROUGHPUT, EvaluatePoint, GridPoint, Sweep
+from hwflow.sweeps.plots import write_sweep_plots
+from hwflow.sweeps.results import PointResult, SweepResult, bits_text, write_evaluate_csv, write_search_csv
 
-SWEEP_CSV = "sweep.csv"
 POINT_EXPERIMENT = "experiment.yaml"  # each search point's experiment, to rerun it alone
 FINISHED = ("finished", "met", "failed")  # a run's or a flow's status once it has ended
 
@@ -49,24 +44,6 @@ class SweepProgress(Protocol):
     def generation(self, row: GenerationRow) -> None: ...
 
 
-@dataclass
-class PointResult:
-    point: GridPoint
-    state: str  # search: ran | resumed | skipped; evaluate: ok | no mapping | accuracy diverged
-    folder: Path | None = None  # search: its run directory
-    run: reports.RunView | None = None  # search: the run as stored
-    history: list[GenerationRow] = field(default_factory=list)
-    row: dict[str, Any] = field(default_factory=dict)  # evaluate: its sweep.csv row
-
-
-@dataclass
-class SweepResult:
-    sweep: Sweep
-    out: Path
-    points: list[PointResult]
-    files: list[Path]
-
-
 def run_sweep(sweep: Sweep, out: str | Path, progress: SweepProgress | None = None,
               plots: bool = True,
               accuracy: Callable[[Experiment], AccuracyDispatch] | None = None) -> SweepResult:
@@ -78,7 +55,7 @@ def run_sweep(sweep: Sweep, out: str | Path, progress: SweepProgress | None = No
     if sweep.kind == "search":
         results = [_search_point(sweep, i, out, progress, plots, accuracy)
                    for i in range(len(sweep.points))]
-        files = [_write_search_csv(sweep, results, out)]
+        files = [write_search_csv(sweep, results, out)]
     else:
         evaluator = _AccuracyCache()
         results = []
@@ -86,10 +63,8 @@ def run_sweep(sweep: Sweep, out: str | Path, progress: SweepProgress | None = No
             if progress:
                 progress.point(i, len(sweep.points), point, "evaluating")
             results.append(_evaluate_point(point, settings, evaluator))
-        files = [_write_evaluate_csv(sweep, results, out)]
+        files = [write_evaluate_csv(sweep, results, out)]
     if plots:
-        from hwflow.runs.sweep_plots import write_sweep_plots
-
         files += write_sweep_plots(sweep, results, out)
     return SweepResult(sweep, out, results, files)
 
@@ -187,10 +162,6 @@ def _plain(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def _bits_text(bits: Sequence[int]) -> str:
-    return " ".join(str(b) for b in bits)
-
-
 def _evaluate_point(point: GridPoint, p: EvaluatePoint, cache: _AccuracyCache) -> PointResult:
     workload = load_workload(p.model)
     accel = p.accel()
@@ -200,7 +171,7 @@ def _evaluate_point(point: GridPoint, p: EvaluatePoint, cache: _AccuracyCache) -
         "dataflow": accel.dataflow, "engine": accel.engine.kind,
         "buffer_kb": _plain((accel.buffer.size_bytes or 0) / 1024),
         "dram_bandwidth": _plain(accel.dram.bandwidth) if accel.dram.bandwidth else "inf",
-        "w_bits": _bits_text(strategy.w_bits), "a_bits": _bits_text(strategy.a_bits)}
+        "w_bits": bits_text(strategy.w_bits), "a_bits": bits_text(strategy.a_bits)}
     state = "ok"
     try:
         report = estimate(workload, strategy, accel, level=p.level, batch=p.batch,
@@ -219,82 +190,3 @@ def _evaluate_point(point: GridPoint, p: EvaluatePoint, cache: _AccuracyCache) -
         if result.status != "ok" and state == "ok":
             state = row["status"] = f"accuracy {result.status}"
     return PointResult(point, state, row=row)
-
-
-# --- the combined CSV -------------------------------------------------------------------------
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, list):
-        return "+".join(str(v) for v in value)
-    if isinstance(value, dict) or value is None or isinstance(value, bool):
-        return json.dumps(value)
-    return value
-
-
-def _key_cells(sweep: Sweep, point: GridPoint) -> dict[str, Any]:
-    return {"point": point.folder, **{k: _cell(point.value(k)) if k in dict(point.values)
-                                      else "" for k in sweep.keys}}
-
-
-SEARCH_POINT_COLUMNS = ("hypervolume", "front_size", "evaluations", "generations_done")
-
-
-def _write_search_csv(sweep: Sweep, results: list[PointResult], out: Path) -> Path:
-    """One row per grid point and front member; ``pick`` names the leaders it is; the
-    accelerator knobs of a co-search or a flow's final step follow as ``gene.<name>``."""
-    runs = [r.run for r in results if r.run is not None]
-    metrics = [m for m in METRICS if any(m in e.metrics for run in runs for e in run.front)]
-    genes = list(dict.fromkeys(g for run in runs for g in (*_fixed(run), *run.gene_names)))
-    head = list(dict.fromkeys(["point", *sweep.keys, "id", "pick", "level", *metrics,
-                               *SEARCH_POINT_COLUMNS, "w_bits", "a_bits",
-                               *(f"gene.{g}" for g in genes)]))
-    rows = []
-    for r in results:
-        if r.run is None:  # a failed flow has no front
-            continue
-        last = r.history[-1] if r.history else None
-        summary = {"hypervolume": last.hypervolume if last else 0.0,
-                   "front_size": len(r.run.front),
-                   "evaluations": last.evaluations if last else 0,
-                   "generations_done": last.generation if last else 0}
-        for e in r.run.front:
-            picks = [name for name, leader in r.run.leaders.items() if leader.id == e.id]
-            rows.append({**_key_cells(sweep, r.point), "id": e.id, "pick": "+".join(picks),
-                         "level": e.level, **{m: e.metrics.get(m, "") for m in metrics},
-                         **summary, "w_bits": _bits_text(e.w_bits),
-                         "a_bits": _bits_text(e.a_bits),
-                         **{f"gene.{g}": {**_fixed(r.run), **e.accel_genes}.get(g, "")
-                            for g in genes}})
-    return _write_csv(out / SWEEP_CSV, head, rows)
-
-
-def _fixed(run: reports.RunView) -> dict[str, Any]:
-    """Accelerator knobs a co-search or flow step fixed (its genes vary per solution)."""
-    return dict(run.meta.get("accelerator_fixed") or {})
-
-
-EVALUATE_SETTINGS = ("model", "accelerator", "level", "batch", "dataflow", "engine",
-                     "buffer_kb", "dram_bandwidth", "w_bits", "a_bits")
-
-
-def _write_evaluate_csv(sweep: Sweep, results: list[PointResult], out: Path) -> Path:
-    """One row per grid point: its settings as evaluated, status, metrics."""
-    with_accuracy = any(p.accuracy is not None for p in sweep.settings)
-    metrics = [m for m in EVALUATE_METRICS if with_accuracy or "accuracy" not in m]
-    measured = [*EVALUATE_SETTINGS, "status", *metrics]
-    head = list(dict.fromkeys(["point", *sweep.keys, *measured]))
-    # a swept key that is also a setting (level, batch, ...) shows the value as evaluated
-    rows = [{**_key_cells(sweep, r.point), **{k: r.row.get(k, "") for k in measured}}
-            for r in results]
-    return _write_csv(out / SWEEP_CSV, head, rows)
-
-
-def _write_csv(path: Path, head: list[str], rows: list[dict[str, Any]]) -> Path:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=head)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-    return path
-
