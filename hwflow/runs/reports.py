@@ -13,6 +13,7 @@ strategy file names a YAML of it (``<pick>.accelerator.yaml``, next to the strat
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from hwflow.errors import HwflowError
 from hwflow.hw.spec import Accelerator
 from hwflow.metrics import MAXIMIZED
 from hwflow.runs import front as lead
+from hwflow.runs.meta import RunMeta
 from hwflow.runs.store import STORE_NAME, Evaluation, RunError, RunStore
 from hwflow.strategy import LayerBits, Strategy
 
@@ -82,41 +84,43 @@ class RunView:
     """A run directory as stored: its settings, latest population, front and leaders."""
 
     folder: Path
-    meta: dict[str, Any]
+    meta: RunMeta
     population: list[Evaluation]
     front: list[Evaluation]
     leaders: dict[str, Evaluation]
 
     @property
     def objectives(self) -> tuple[str, ...]:
-        return tuple(self.meta["objectives"])
+        return self.meta.objectives
 
     @property
     def layers(self) -> tuple[str, ...]:
-        return tuple(self.meta["layers"])
+        return self.meta.layers
 
     @property
     def gene_names(self) -> tuple[str, ...]:
-        return tuple(self.meta.get("accelerator_genes") or ())
+        return self.meta.accelerator_genes
 
     @property
     def designs_accelerators(self) -> bool:
         """True when the run's accelerator is not the catalog's or file's as given."""
-        return bool(self.gene_names or self.meta.get("accelerator_fixed"))
+        return self.meta.designs_accelerators
+
+    @functools.cached_property
+    def _base_accelerator(self) -> Accelerator:
+        return accelerator_from_yaml(self.meta.accelerator_base or {}, source=str(self.folder))
 
     def accelerator(self, e: Evaluation) -> Accelerator:
         """The accelerator a solution was scored on (a designed one: base + its genes)."""
-        base = accelerator_from_yaml(self.meta["accelerator_base"], source=str(self.folder))
-        return apply_genes(base, {**(self.meta.get("accelerator_fixed") or {}), **e.accel_genes})
+        return apply_genes(self._base_accelerator, {**self.meta.accelerator_fixed, **e.accel_genes})
 
     def accelerator_file(self, e: Evaluation, path: Path) -> Path:
         """Write a designed solution's accelerator YAML to ``path``."""
-        name = f"{self.meta['accelerator_base']['name']}-id{e.id}"
-        genes = ", ".join(f"{k}={v}" for k, v in {**(self.meta.get("accelerator_fixed") or {}),
+        base = self._base_accelerator.name
+        genes = ", ".join(f"{k}={v}" for k, v in {**self.meta.accelerator_fixed,
                                                    **e.accel_genes}.items())
-        data = accelerator_yaml(self.accelerator(e), name=name,
-                                description=f"{self.meta['name']} solution {e.id}: "
-                                            f"{self.meta['accelerator_base']['name']} with {genes}")
+        data = accelerator_yaml(self.accelerator(e), name=f"{base}-id{e.id}",
+                                description=f"{self.meta.name} solution {e.id}: {base} with {genes}")
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
@@ -124,18 +128,18 @@ class RunView:
         """``accelerator``: what the strategy's ``accelerator`` key says (for a designed
         accelerator, the file ``accelerator_file`` wrote)."""
         m = self.meta
-        dataflow = self.accelerator(e).dataflow if self.designs_accelerators else m["dataflow"]
+        dataflow = self.accelerator(e).dataflow if self.designs_accelerators else m.dataflow
         extra: dict[str, Any] = {
-            "id": e.id, "accelerator": accelerator or m["accelerator"], "level": e.level,
-            "batch": int(e.accel_genes.get("batch", m["batch"])),
-            "dataflow": dataflow, "mapper_objective": m["mapper_objective"],
+            "id": e.id, "accelerator": accelerator or m.accelerator, "level": e.level,
+            "batch": int(e.accel_genes.get("batch", m.batch)),
+            "dataflow": dataflow, "mapper_objective": m.mapper_objective,
             "metrics": {k: e.metrics[k] for k in sorted(e.metrics)}}
         if e.accel_genes:
             extra["accelerator_genes"] = dict(e.accel_genes)
         if e.status != "ok":
             extra["status"] = e.status
         layers = tuple(LayerBits(n, int(w), int(a)) for n, w, a in zip(self.layers, e.w_bits, e.a_bits))
-        return Strategy(model=m["model"], layers=layers, extra=extra)
+        return Strategy(model=m.model, layers=layers, extra=extra)
 
     def save_strategy(self, e: Evaluation, path: Path) -> list[Path]:
         """The strategy file (and a designed accelerator's YAML beside it); paths written."""
@@ -156,17 +160,14 @@ def open_run(folder: str | Path) -> RunView:
     with RunStore(path) as store:
         final_step = store.get_meta(FINAL_STEP)
         if final_step is None:
-            meta = {k: store.get_meta(k) for k in (
-                "objectives", "layers", "model", "accelerator", "level", "batch", "dataflow",
-                "mapper_objective", "reference", "name", "status", "algorithm",
-                "accelerator_genes", "accelerator_fixed", "accelerator_base")}
-            if meta["objectives"] is None:
+            meta = RunMeta.load(store)
+            if meta is None:
                 raise RunError(f"{folder}: the run has not stored its settings yet")
-            history = store.generations(meta["level"])
-            population = store.population(meta["level"], history[-1].generation) if history else []
+            history = store.generations(meta.level)
+            population = store.population(meta.level, history[-1].generation) if history else []
     if final_step is not None:  # a flow: its results are its final step's
         return open_run(folder / final_step)
-    objectives = tuple(meta["objectives"])
+    objectives = meta.objectives
     front = front_of(population, objectives)
     leaders = pick_leaders(front, objectives) if front else {}
     return RunView(folder, meta, population, front, leaders)

@@ -23,6 +23,7 @@ from hwflow.dispatch.in_process import InProcess
 from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.metrics import HARDWARE_METRICS
 from hwflow.runs import reports
+from hwflow.runs.meta import RunMeta
 from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore, run_store_path
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.experiment import Experiment
@@ -194,20 +195,17 @@ class _Session:
 
     def _save_meta(self) -> None:
         c = self.exp.config
-        for key, value in {
-            "name": self.exp.name, "model": self.workload.name, "accelerator": c.accelerator,
-            "level": self.level, "batch": self.exp.batch, "dataflow": self.accel.dataflow,
-            "mapper_objective": c.mapper_objective, "objectives": list(self.exp.objectives),
-            "constraints": [[k.metric, k.bound] for k in self.scoring.constraints],
-            # what export needs to rebuild each solution's accelerator from its genes
-            "accelerator_genes": list(self.space.names),
-            "accelerator_fixed": dict(self.space.fixed),
-            "accelerator_base": accelerator_yaml(self.space.base),
-            "layers": list(self.workload.layer_names), "reference": self.reference,
-            "algorithm": c.algorithm, "population": self.exp.population,
-            "generations": self.exp.generations,
-        }.items():
-            self.store.set_meta(key, value)
+        RunMeta(
+            name=self.exp.name, model=self.workload.name, accelerator=c.accelerator,
+            level=self.level, batch=self.exp.batch, dataflow=self.accel.dataflow,
+            mapper_objective=c.mapper_objective, objectives=self.exp.objectives,
+            constraints=tuple((k.metric, k.bound) for k in self.scoring.constraints),
+            accelerator_genes=self.space.names, accelerator_fixed=dict(self.space.fixed),
+            accelerator_base=accelerator_yaml(self.space.base),
+            layers=self.workload.layer_names, reference=self.reference,
+            algorithm=c.algorithm, population=self.exp.population,
+            generations=self.exp.generations,
+        ).save(self.store)
         if self.store.get_meta("status") is None:
             self.store.set_meta("status", "running")
 

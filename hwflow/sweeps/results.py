@@ -92,7 +92,7 @@ def write_search_csv(sweep: Sweep, results: list[PointResult], out: Path) -> Pat
 
 def _fixed(run: reports.RunView) -> dict[str, Any]:
     """Accelerator knobs a co-search or flow step fixed (its genes vary per solution)."""
-    return dict(run.meta.get("accelerator_fixed") or {})
+    return dict(run.meta.accelerator_fixed)
 
 
 EVALUATE_SETTINGS = ("model", "accelerator", "level", "batch", "dataflow", "engine",

@@ -128,7 +128,7 @@ def _search_point(sweep: Sweep, index: int, out: Path, progress: SweepProgress |
         return PointResult(point, f"{shown}, flow failed", folder=folder)
     run = reports.open_run(front_folder)
     with RunStore(front_folder / STORE_NAME) as store:
-        history = store.generations(run.meta["level"])
+        history = store.generations(run.meta.level)
     return PointResult(point, shown, folder=folder, run=run, history=history)
 
 
