@@ -10,7 +10,6 @@ a resumed run ends exactly where an uninterrupted one with the same seed would.
 from __future__ import annotations
 
 import contextlib
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, R
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.experiment import Experiment
 from hwflow.search.fitness import Fitness, FitnessStats
+from hwflow.search.ga import checkpoint as checkpoint_state
 from hwflow.search.ga.algorithms import make_algorithm
 from hwflow.search.ga.problem import BitwidthProblem
 from hwflow.search.ga.soga import SogaScoring
@@ -214,23 +214,14 @@ class _Session:
     def _algorithm(self):
         checkpoint = self.store.checkpoint(self.level)
         if checkpoint is not None:
-            algorithm = pickle.loads(checkpoint[1])
-            algorithm.problem = self.problem
+            algorithm = checkpoint_state.load(checkpoint[1])
+            algorithm.problem = self.problem  # this session's (the stored one has no fitness)
             return algorithm
         algorithm = make_algorithm(self.exp.config.algorithm, self.exp.population,
                                    self.exp.config.mutation_prob, seeds=self.seeds)
         algorithm.setup(self.problem, termination=("n_gen", self.exp.generations),
                         seed=self.exp.config.seed, verbose=False)
         return algorithm
-
-    @staticmethod
-    def _snapshot(algorithm) -> bytes:
-        problem = algorithm.problem
-        algorithm.problem = None  # live state (store, evaluator) stays out of the checkpoint
-        try:
-            return pickle.dumps(algorithm)
-        finally:
-            algorithm.problem = problem
 
     def run(self, plots: bool) -> RunResult:
         algorithm = self._algorithm()
@@ -260,7 +251,7 @@ class _Session:
             hypervolume=reports.front_hypervolume(front, self.exp.objectives, self.reference),
             front_size=len(front), evaluations=self.store.count(self.level),
             cache_hits=hits_before + self.fitness.stats.cache_hits, seconds=seconds)
-        self.store.save_generation(row, [e.id for e in population], self._snapshot(algorithm))
+        self.store.save_generation(row, [e.id for e in population], checkpoint_state.dump(algorithm))
         reports.write_history(self.out, self.store)
         if self.progress:
             self.progress.generation(row)
