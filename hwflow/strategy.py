@@ -42,12 +42,6 @@ class Strategy:
     def a_bits(self) -> tuple[int, ...]:
         return tuple(layer.a_bits for layer in self.layers)
 
-    def bits_of(self, name: str) -> LayerBits:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise StrategyError(f"strategy for {self.model} has no layer {name!r}")
-
     def check_matches(self, workload: Workload) -> None:
         """Raise if the strategy's layers are not exactly the workload's, in order."""
         if tuple(layer.name for layer in self.layers) != workload.layer_names:

@@ -111,10 +111,9 @@ _sources: dict[WorkerJob, CachedSource] = {}  # per worker process: baseline and
 def _source_for(job: WorkerJob) -> CachedSource:
     source = _sources.get(job)
     if source is None:
-        if job.threads is not None:
-            import torch
+        from hwflow.accuracy.train import use_threads
 
-            torch.set_num_threads(job.threads)
+        use_threads(job.threads)
         settings = replace(job.settings, device=worker_device(job.settings.device))
         source = _sources[job] = job.source(settings)
     return source

@@ -70,29 +70,21 @@ class RunResult:
 
 
 def accuracy_settings(exp: Experiment) -> AccuracySettings:
-    from hwflow.accuracy.evaluator import AccuracySettings
-
-    ft = exp.config.finetune
-    return AccuracySettings(
-        model=exp.config.model, dataset=exp.dataset, epochs=exp.epochs, seed=exp.config.seed,
-        recipe=ft.recipe, data_dir=ft.data_dir, device=ft.device, cache_dir=ft.cache_dir,
-        scheme=ft.scheme)
+    return exp.config.finetune.accuracy_settings(exp.config.model, exp.dataset, exp.epochs,
+                                                 exp.config.seed)
 
 
 def default_accuracy(exp: Experiment) -> AccuracyDispatch:
     """The real accuracy evaluator: in this process, or on the workers ``execution`` names."""
     from hwflow.accuracy.evaluator import AccuracyEvaluator
+    from hwflow.accuracy.train import use_threads
 
     ft, where = exp.config.finetune, exp.config.execution
     if where.workers is not None or where.scheduler is not None:
         from hwflow.dispatch.cluster import open_dispatch
 
         return open_dispatch(accuracy_settings(exp), ft.threads, where.workers, where.scheduler)
-    if ft.threads is not None:
-        import torch
-
-        # small models train fastest on one thread, and far faster on a busy host
-        torch.set_num_threads(ft.threads)
+    use_threads(ft.threads)
     return InProcess(AccuracyEvaluator(accuracy_settings(exp)))
 
 

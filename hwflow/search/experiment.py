@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -37,6 +37,9 @@ from hwflow.search.space.accelerator_genes import (
 from hwflow.search.space.genome import BitGenome
 from hwflow.search.stages import check_stages, stage_config
 from hwflow.workload import Workload
+
+if TYPE_CHECKING:
+    from hwflow.accuracy.evaluator import AccuracySettings
 
 
 class ConstraintsConfig(Strict):
@@ -73,6 +76,15 @@ class FinetuneConfig(Strict):
     @classmethod
     def _paths(cls, value: str | None) -> str | None:
         return None if value is None else resolve_path(value)
+
+    def accuracy_settings(self, model: str, dataset: str, epochs: float,
+                          seed: int) -> AccuracySettings:
+        """The evaluator's settings: these, with what the experiment sets elsewhere."""
+        from hwflow.accuracy.evaluator import AccuracySettings
+
+        return AccuracySettings(model=model, dataset=dataset, epochs=epochs, seed=seed,
+                                recipe=self.recipe, data_dir=self.data_dir, device=self.device,
+                                cache_dir=self.cache_dir, scheme=self.scheme)
 
 
 class SogaConfig(Strict):

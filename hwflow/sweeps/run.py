@@ -22,8 +22,10 @@ from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.hw.levels import estimate
 from hwflow.hw.mid import MappingError
 from hwflow.runs import reports
-from hwflow.runs.store import STORE_NAME, GenerationRow, RunStore
+from hwflow.runs.store import STORE_NAME, RunStore
+from hwflow.search.driver import Progress, first_difference, run_search
 from hwflow.search.experiment import Experiment
+from hwflow.search.flow import run_flow
 from hwflow.sweeps.config import EVALUATE_METRICS, THROUGHPUT, EvaluatePoint, GridPoint, Sweep
 from hwflow.sweeps.plots import write_sweep_plots
 from hwflow.sweeps.results import PointResult, SweepResult, bits_text, write_evaluate_csv, write_search_csv
@@ -32,16 +34,10 @@ POINT_EXPERIMENT = "experiment.yaml"  # each search point's experiment, to rerun
 FINISHED = ("finished", "met", "failed")  # a run's or a flow's status once it has ended
 
 
-class SweepProgress(Protocol):
+class SweepProgress(Progress, Protocol):
     """What ``run_sweep`` reports; a search point also reports as the driver's Progress."""
 
     def point(self, index: int, total: int, point: GridPoint, state: str) -> None: ...
-
-    def start(self, generations: int, last: GenerationRow | None, evaluations: int) -> None: ...
-
-    def evaluation(self, stats: Any) -> None: ...
-
-    def generation(self, row: GenerationRow) -> None: ...
 
 
 def run_sweep(sweep: Sweep, out: str | Path, progress: SweepProgress | None = None,
@@ -73,9 +69,7 @@ def _point_state(folder: Path, exp: Experiment) -> str:
     store_path = folder / STORE_NAME
     if not store_path.exists():
         return "new"
-    from hwflow.search.driver import first_difference  # the check a resume makes
-
-    with RunStore(store_path) as store:
+    with RunStore(store_path) as store:  # finished with these settings: the check a resume makes
         done = (store.get_meta("status") in FINISHED
                 and first_difference(store.get_meta("experiment"), exp.settings()) is None)
     return "finished" if done else "unfinished"
@@ -102,8 +96,6 @@ def _write_experiment(folder: Path, exp: Experiment, sweep: Sweep, point: GridPo
 def _search_point(sweep: Sweep, index: int, out: Path, progress: SweepProgress | None,
                   plots: bool, accuracy: Callable[[Experiment], AccuracyDispatch] | None
                   ) -> PointResult:
-    from hwflow.search.driver import run_search
-
     point, exp = sweep.points[index], sweep.settings[index]
     folder = out / point.folder
     state = _point_state(folder, exp)
@@ -115,8 +107,6 @@ def _search_point(sweep: Sweep, index: int, out: Path, progress: SweepProgress |
         if state == "new":
             _write_experiment(folder, exp, sweep, point)
         if exp.stages:
-            from hwflow.search.flow import run_flow
-
             run_flow(exp, folder, resume=state == "unfinished", accuracy=accuracy,
                      progress=progress, plots=plots)
         else:
@@ -139,20 +129,16 @@ class _AccuracyCache:
         self._evaluators: dict[tuple, Any] = {}
 
     def evaluator(self, p: EvaluatePoint):
-        from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
+        from hwflow.accuracy.evaluator import AccuracyEvaluator
+        from hwflow.accuracy.train import use_threads
 
         a = p.accuracy
         assert a is not None
-        settings = AccuracySettings(
-            model=p.model, dataset=a.dataset or model_entry(p.model).dataset, epochs=a.epochs,
-            seed=a.seed, recipe=a.recipe, data_dir=a.data_dir, device=a.device,
-            cache_dir=a.cache_dir, scheme=a.scheme)
+        settings = a.accuracy_settings(p.model, a.dataset or model_entry(p.model).dataset,
+                                       a.epochs, a.seed)
         key = (settings, a.threads)
         if key not in self._evaluators:
-            if a.threads is not None:
-                import torch
-
-                torch.set_num_threads(a.threads)
+            use_threads(a.threads)
             self._evaluators[key] = AccuracyEvaluator(settings)
         return self._evaluators[key]
 
