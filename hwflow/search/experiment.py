@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from hwflow.accuracy.evaluator import AccuracySettings
 
 
+AlgorithmName = Literal["nsga2", "soga"]  # hwflow.search.ga.algorithms.make_algorithm
+
+
 class ConstraintsConfig(Strict):
     """Hard limits; an individual that breaks one is infeasible (pymoo's g ≤ 0)."""
 
@@ -146,7 +149,7 @@ class StageConfig(Strict):
     objectives: list[Literal[METRICS]] = Field(min_length=1)  # type: ignore[valid-type]
     constraints: ConstraintsConfig = ConstraintsConfig()
     min_feasible: int = Field(1, ge=1, description="front members that must meet the constraints")
-    algorithm: Literal["nsga2", "soga"] | None = None
+    algorithm: AlgorithmName | None = None
     population: int | None = Field(None, ge=2)
     generations: int | None = Field(None, ge=1)
     candidates: list[CandidateConfig] = Field(default_factory=lambda: [CandidateConfig()],
@@ -178,7 +181,7 @@ class ExperimentConfig(Strict):
     accelerator_genes: AcceleratorGenesConfig | None = None
     level: Level = "fine"
     mapper_objective: Objective = "energy"
-    algorithm: Literal["nsga2", "soga"] = "nsga2"
+    algorithm: AlgorithmName = "nsga2"
     preset: Literal[tuple(PRESETS)] = "quick"  # type: ignore[valid-type]
     population: int | None = Field(None, ge=2)
     generations: int | None = Field(None, ge=1)
