@@ -148,35 +148,39 @@ class AcceleratorCosts:
                accel_index: np.ndarray) -> dict[str, np.ndarray]:
         w_bits = np.atleast_2d(np.asarray(w_bits, dtype=np.int64))
         a_bits = np.atleast_2d(np.asarray(a_bits, dtype=np.int64))
-        rows = [self._network(w, a, *self.design(tuple(int(i) for i in index)))
-                for w, a, index in zip(w_bits, a_bits, np.atleast_2d(accel_index))]
-        return {m: np.array([r[m] for r in rows], dtype=float) for m in rows[0]} if rows else {}
+        designs = [self.design(tuple(int(i) for i in index)) for index in np.atleast_2d(accel_index)]
+        if not designs:
+            return {}
+        layers = self.workload.layers
+        has_energy = self.level != "coarse"
+        metrics = [m for m in LAYER_METRICS if m != "energy" or has_energy]
+        missing = [0.0] * len(metrics)  # an unmapped layer; its network's totals are inf
+        rows = []  # per individual, per layer, per metric
+        unmapped = np.zeros(len(designs))
+        for j, (w, a, (accel, batch)) in enumerate(zip(w_bits, a_bits, designs)):
+            row = []
+            for i, layer in enumerate(layers):
+                out_bits = int(a[i + 1]) if i + 1 < len(layers) else accel.word_bits
+                try:
+                    cost = layer_cost(layer, int(w[i]), int(a[i]), out_bits, accel, batch,
+                                      self.level, self.objective)
+                except MappingError:
+                    unmapped[j] += 1
+                    row.append(missing)
+                    continue
+                row.append([getattr(cost, m) for m in metrics])
+            rows.append(row)
+        per_layer = np.array(rows, dtype=float)  # (individuals, layers, metrics)
+        out = {m: np.where(unmapped > 0, np.inf, network_sum(per_layer[:, :, k]))
+               for k, m in enumerate(metrics)}
+        out["area"] = np.array([accelerator_area(accel) for accel, _ in designs])
+        if has_energy:
+            out["edp"] = out["energy"] * out["latency_cycles"]
+        out["unmapped_layers"] = unmapped
+        return out
 
     def network_costs(self, w_bits: np.ndarray, a_bits: np.ndarray,
                       accel_index: np.ndarray) -> tuple[Costs, list[dict[str, Any]]]:
         """``CostTable``: each genome on the accelerator its genes build."""
         genes = [self.space.values(i) for i in np.atleast_2d(accel_index)]
         return self.totals(w_bits, a_bits, accel_index), genes
-
-    def _network(self, w: np.ndarray, a: np.ndarray, accel: Accelerator,
-                 batch: int) -> dict[str, float]:
-        layers = self.workload.layers
-        costs, unmapped = [], 0
-        for i, layer in enumerate(layers):
-            out_bits = int(a[i + 1]) if i + 1 < len(layers) else accel.word_bits
-            try:
-                costs.append(layer_cost(layer, int(w[i]), int(a[i]), out_bits, accel, batch,
-                                        self.level, self.objective))
-            except MappingError:
-                unmapped += 1
-        has_energy = self.level != "coarse"
-        if unmapped:
-            out = {m: np.inf for m in LAYER_METRICS if m != "energy" or has_energy}
-        else:
-            out = {m: float(network_sum(np.array([[getattr(c, m) for c in costs]]))[0])
-                   for m in LAYER_METRICS if m != "energy" or has_energy}
-        out["area"] = accelerator_area(accel)
-        if has_energy:
-            out["edp"] = out["energy"] * out["latency_cycles"]
-        out["unmapped_layers"] = float(unmapped)
-        return out
