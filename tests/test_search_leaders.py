@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwflow.runs.front import accuracy_leader, compression_leader, hv_leader, hv_normalize, hypervolume, non_dominated
-from hwflow.runs.reports import front_hypervolume, front_of, pick_leaders
+from hwflow.runs.front import (
+    accuracy_leader,
+    compression_leader,
+    front_hypervolume,
+    front_of,
+    hv_leader,
+    hv_normalize,
+    hypervolume,
+    non_dominated,
+    pick_leaders,
+)
 from hwflow.runs.store import Evaluation
 
 # minimization form: (−accuracy, energy)

@@ -1,7 +1,8 @@
 """Front selection (SPEC §2): the non-dominated set, its hypervolume, and the leaders.
 
-All functions take objective values in minimization form (accuracy negated), one row per
-solution, one column per objective.
+The array functions take objective values in minimization form (accuracy negated), one
+row per solution, one column per objective; ``front_of``, ``front_hypervolume`` and
+``pick_leaders`` apply them to a run's stored evaluations.
 
 - hypervolume leader: normalize the front (min–max per objective), take the worst value of
   each objective as the reference point, pick the member farthest from it (Euclidean);
@@ -19,6 +20,9 @@ from typing import Mapping
 import numpy as np
 
 from hwflow.metrics import MAXIMIZED
+from hwflow.runs.store import Evaluation
+
+HV_REFERENCE = 1.1  # in hv_normalize's units: 10% beyond the uncompressed network
 
 
 def non_dominated(F: np.ndarray, feasible: np.ndarray | None = None) -> np.ndarray:
@@ -91,3 +95,45 @@ def hv_normalize(front: np.ndarray, objectives: tuple[str, ...],
             scale = reference[m] if reference[m] and math.isfinite(reference[m]) else 1.0
             cols.append(front[:, j] / scale)
     return np.column_stack(cols)
+
+
+# --- over stored evaluations (a run's population) ---------------------------------------
+
+def minimization(evaluations: list[Evaluation], objectives: tuple[str, ...]) -> np.ndarray:
+    """(n, objectives) in minimization form (accuracy negated)."""
+    return np.array([[-e.objectives[m] if m in MAXIMIZED else e.objectives[m]
+                      for m in objectives] for e in evaluations], dtype=float).reshape(
+        len(evaluations), len(objectives))
+
+
+def violation(e: Evaluation) -> float:
+    return float(sum(max(0.0, g) for g in e.constraints.values()))
+
+
+def front_of(evaluations: list[Evaluation], objectives: tuple[str, ...]) -> list[Evaluation]:
+    """The feasible non-dominated set, distinct genomes only, ordered by id; when nothing
+    is feasible, the non-dominated ones among the least violating."""
+    unique = list({e.id: e for e in evaluations}.values())
+    if not unique:
+        return []
+    cv = np.array([violation(e) for e in unique])
+    pool = cv == 0 if (cv == 0).any() else cv == cv.min()
+    idx = non_dominated(minimization(unique, objectives), pool)
+    return sorted((unique[i] for i in idx), key=lambda e: e.id)
+
+
+def front_hypervolume(front: list[Evaluation], objectives: tuple[str, ...],
+                      reference: dict[str, float]) -> float:
+    feasible = [e for e in front if violation(e) == 0]
+    if not feasible:
+        return 0.0
+    points = hv_normalize(minimization(feasible, objectives), objectives, reference)
+    return hypervolume(points, np.full(len(objectives), HV_REFERENCE))
+
+
+def pick_leaders(front: list[Evaluation], objectives: tuple[str, ...]) -> dict[str, Evaluation]:
+    F = minimization(front, objectives)
+    mean_bits = np.array([np.mean(e.w_bits + e.a_bits) for e in front])
+    return {"hv-leader": front[hv_leader(F)],
+            "accuracy-leader": front[accuracy_leader(F, objectives, mean_bits)],
+            "compression-leader": front[compression_leader(F, objectives)]}

@@ -19,64 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from hwflow.accelerator_knobs import apply_genes
 from hwflow.config import accelerator_from_yaml, accelerator_yaml
 from hwflow.errors import HwflowError
 from hwflow.hw.spec import Accelerator
-from hwflow.metrics import MAXIMIZED
-from hwflow.runs import front as lead
+from hwflow.runs.front import front_of, pick_leaders
 from hwflow.runs.meta import RunMeta
 from hwflow.runs.store import STORE_NAME, Evaluation, RunError, RunStore
 from hwflow.strategy import LayerBits, Strategy
 
 PICKS: tuple[str, ...] = ("hv-leader", "accuracy-leader", "compression-leader")
 STRATEGY_DIR = "strategies"
-HV_REFERENCE = 1.1  # in hv_normalize's units: 10% beyond the uncompressed network
 ACCELERATOR_SUFFIX = ".accelerator.yaml"
 FINAL_STEP = "final_step"  # meta key of a flow's run.sqlite: the folder of its final step
-
-
-def minimization(evaluations: list[Evaluation], objectives: tuple[str, ...]) -> np.ndarray:
-    """(n, objectives) in minimization form (accuracy negated)."""
-    return np.array([[-e.objectives[m] if m in MAXIMIZED else e.objectives[m]
-                      for m in objectives] for e in evaluations], dtype=float).reshape(
-        len(evaluations), len(objectives))
-
-
-def violation(e: Evaluation) -> float:
-    return float(sum(max(0.0, g) for g in e.constraints.values()))
-
-
-def front_of(evaluations: list[Evaluation], objectives: tuple[str, ...]) -> list[Evaluation]:
-    """The feasible non-dominated set, distinct genomes only, ordered by id; when nothing
-    is feasible, the non-dominated ones among the least violating."""
-    unique = list({e.id: e for e in evaluations}.values())
-    if not unique:
-        return []
-    cv = np.array([violation(e) for e in unique])
-    pool = cv == 0 if (cv == 0).any() else cv == cv.min()
-    idx = lead.non_dominated(minimization(unique, objectives), pool)
-    return sorted((unique[i] for i in idx), key=lambda e: e.id)
-
-
-def front_hypervolume(front: list[Evaluation], objectives: tuple[str, ...],
-                      reference: dict[str, float]) -> float:
-    feasible = [e for e in front if violation(e) == 0]
-    if not feasible:
-        return 0.0
-    points = lead.hv_normalize(minimization(feasible, objectives), objectives, reference)
-    return lead.hypervolume(points, np.full(len(objectives), HV_REFERENCE))
-
-
-def pick_leaders(front: list[Evaluation], objectives: tuple[str, ...]) -> dict[str, Evaluation]:
-    F = minimization(front, objectives)
-    mean_bits = np.array([np.mean(e.w_bits + e.a_bits) for e in front])
-    return {"hv-leader": front[lead.hv_leader(F)],
-            "accuracy-leader": front[lead.accuracy_leader(F, objectives, mean_bits)],
-            "compression-leader": front[lead.compression_leader(F, objectives)]}
 
 
 @dataclass(frozen=True)

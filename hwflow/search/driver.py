@@ -22,6 +22,7 @@ from hwflow.dispatch.in_process import InProcess
 from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.metrics import HARDWARE_METRICS
 from hwflow.runs import reports
+from hwflow.runs.front import front_hypervolume, front_of
 from hwflow.runs.meta import RunMeta
 from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore, run_store_path
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
@@ -237,10 +238,10 @@ class _Session:
     def _store_generation(self, algorithm, generation: int, hits_before: int,
                           seconds: float) -> None:
         population = self.fitness.evaluate(algorithm.pop.get("X"))
-        front = reports.front_of(population, self.exp.objectives)
+        front = front_of(population, self.exp.objectives)
         row = GenerationRow(
             level=self.level, generation=generation,
-            hypervolume=reports.front_hypervolume(front, self.exp.objectives, self.reference),
+            hypervolume=front_hypervolume(front, self.exp.objectives, self.reference),
             front_size=len(front), evaluations=self.store.count(self.level),
             cache_hits=hits_before + self.fitness.stats.cache_hits, seconds=seconds)
         self.store.save_generation(row, [e.id for e in population], checkpoint_state.dump(algorithm))
