@@ -22,18 +22,13 @@ from hwflow.catalog import load_workload, model_entry
 from hwflow.config import Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, Level, Objective
-from hwflow.hw.spec import Accelerator, Dataflow
+from hwflow.hw.spec import Accelerator, Dataflow, EngineKind
 from hwflow.metrics import HARDWARE_METRICS, METRICS, UNAVAILABLE
 from hwflow.search.objectives import Constraint
 from hwflow.search.paths import relative_to, resolve_path
 from hwflow.search.presets import PRESETS
 from hwflow.search.references import AcceleratorRef, ModelRef, accelerator_of
-from hwflow.search.space.accelerator_genes import (
-    AcceleratorGenesConfig,
-    AcceleratorSpace,
-    DataflowName,
-    EngineName,
-)
+from hwflow.search.space.accelerator_genes import AcceleratorGenesConfig, AcceleratorSpace
 from hwflow.search.space.genome import BitGenome
 from hwflow.search.stages import check_stages, stage_config
 from hwflow.workload import Workload
@@ -134,8 +129,8 @@ class CandidateConfig(Strict):
     rf_filter_words: int | None = Field(None, ge=1)
     rf_fmap_words: int | None = Field(None, ge=1)
     rf_psum_words: int | None = Field(None, ge=1)
-    dataflow: DataflowName | None = None
-    engine: EngineName | None = None
+    dataflow: Dataflow | None = None
+    engine: EngineKind | None = None
     lanes: int | None = Field(None, ge=1)
 
     def inputs(self) -> dict[str, Any]:

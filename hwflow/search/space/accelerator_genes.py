@@ -50,8 +50,6 @@ class GeneRange(Strict):
         return out
 
 
-DataflowName = Dataflow
-EngineName = EngineKind
 WHOLE_GENES = ("rows", "cols", "rf_filter_words", "rf_fmap_words", "rf_psum_words", "lanes", "batch")
 NAMED_GENES: dict[str, tuple[str, ...]] = {"dataflow": get_args(Dataflow),
                                            "engine": get_args(EngineKind)}
