@@ -7,9 +7,9 @@ import hashlib
 from pathlib import Path
 from typing import Sequence
 
+from hwflow.dispatch.in_process import InProcess
 from hwflow.runs.reports import CONFIRMATION, open_run
 from hwflow.runs.store import RunStore
-from hwflow.search.dispatch import InProcess
 from hwflow.search.driver import run_search
 from hwflow.search.experiment import load_experiment
 from hwflow.strategy import Strategy

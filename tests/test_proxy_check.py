@@ -17,8 +17,14 @@ from hwflow.catalog import load_accelerator, load_workload
 from hwflow.cli import main
 from hwflow.hw.levels import estimate
 from hwflow.proxycheck.sampling import sample_strategies
-from hwflow.proxycheck.statistics import (BudgetAgreement, bootstrap_interval, kendall,
-                                          recommend, seed_to_seed_tau, spearman)
+from hwflow.proxycheck.statistics import (
+    BudgetAgreement,
+    bootstrap_interval,
+    kendall,
+    recommend,
+    seed_to_seed_tau,
+    spearman,
+)
 
 BUDGET_KEYS = {"epochs", "kendall_tau", "tau_low", "tau_high", "spearman", "psi_seed_tau",
                "seconds_per_psi"}
@@ -156,6 +162,7 @@ def test_bad_input_is_one_line(args: list[str], message: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU path of "
                     "proxy-check (ResNet20, synthetic CIFAR-shaped data) is not exercised")
 def test_gpu_smoke_resnet20_on_synthetic_cifar(tmp_path: Path) -> None:

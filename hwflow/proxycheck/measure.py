@@ -16,8 +16,9 @@ import numpy as np
 
 from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
 from hwflow.accuracy.retrain import RetrainEvaluator
+from hwflow.dispatch.in_process import InProcess
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.proxycheck.sampling import Sample
-from hwflow.search.dispatch import AccuracyDispatch, InProcess
 
 Source = Callable[[AccuracySettings], AccuracyEvaluator]
 
@@ -41,12 +42,11 @@ class Dispatches:
 
     def open(self, settings: AccuracySettings, source: Source) -> AccuracyDispatch:
         if self.workers is None and self.scheduler is None:
-            if self.threads is not None:
-                import torch
+            from hwflow.accuracy.train import use_threads
 
-                torch.set_num_threads(self.threads)
+            use_threads(self.threads)
             return InProcess(source(settings))
-        from hwflow.parallel import DaskDispatch, WorkerJob, open_dispatch
+        from hwflow.dispatch.cluster import DaskDispatch, WorkerJob, open_dispatch
 
         if self._first is None:
             self._first = open_dispatch(settings, self.threads, self.workers, self.scheduler,

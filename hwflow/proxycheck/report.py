@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-
 from hwflow.proxycheck.measure import Measurements
 from hwflow.proxycheck.statistics import BudgetAgreement, agreement, recommend, seed_to_seed_tau
 

@@ -16,7 +16,7 @@ import numpy as np
 from hwflow.errors import HwflowError
 from hwflow.hw.spec import Accelerator
 from hwflow.search.costs import HardwareTable
-from hwflow.search.genome import BitGenome, genome_key
+from hwflow.search.space.genome import BitGenome, genome_key
 from hwflow.strategy import Strategy
 from hwflow.workload import Workload
 

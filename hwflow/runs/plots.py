@@ -34,7 +34,7 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
     objectives = run.objectives
     pairs = list(itertools.combinations(range(len(objectives)), 2)) or [(0, 0)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 4.0), squeeze=False)
-    seen = store.evaluations(run.meta["level"])
+    seen = store.evaluations(run.meta.level)
     front_ids = {e.id for e in run.front}
     for ax, (i, j) in zip(axes[0], pairs):
         xi, yj = objectives[i], objectives[j]
@@ -55,8 +55,8 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     confirmed = f", {len(run.confirmed)} confirmed" if run.confirmed is not None else ""
-    fig.suptitle(f"{run.meta['name']}: {len(front_ids)} non-dominated{confirmed} of {len(seen)} "
-                 f"evaluated ({run.meta['level']} level)", fontsize=9)
+    fig.suptitle(f"{run.meta.name}: {len(front_ids)} non-dominated{confirmed} of {len(seen)} "
+                 f"evaluated ({run.meta.level} level)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -76,13 +76,13 @@ def _with_errors(ax, evaluations, x: str, y: str, style: dict) -> None:
 
 def plot_hypervolume(run: RunView, store: RunStore, path: Path) -> Path:
     plt = pyplot()
-    rows = store.generations(run.meta["level"])
+    rows = store.generations(run.meta.level)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot([r.generation for r in rows], [r.hypervolume for r in rows], marker="o")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("generation")
     ax.set_ylabel("hypervolume (normalized)")
-    ax.set_title(f"{run.meta['name']}: convergence")
+    ax.set_title(f"{run.meta.name}: convergence")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -10,9 +10,9 @@ into the confirmed front and picks the leaders from it.
 
 from __future__ import annotations
 
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.runs.reports import CONFIRMATION
 from hwflow.runs.store import Evaluation, RunStore
-from hwflow.search.dispatch import AccuracyDispatch
 from hwflow.strategy import LayerBits, Strategy
 
 

@@ -30,14 +30,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.hw.mid import MappingError
+from hwflow.metrics import MAXIMIZED
 from hwflow.runs import reports
-from hwflow.runs.store import (STORE_NAME, run_store_path, Evaluation, FlowStep, RunError, RunLock,
-                               RunStore)
-from hwflow.search.dispatch import AccuracyDispatch
+from hwflow.runs.front import violation
+from hwflow.runs.store import STORE_NAME, Evaluation, FlowStep, RunError, RunLock, RunStore, run_store_path
 from hwflow.search.driver import Progress, RunResult, SearchStopped, check_settings, run_search
 from hwflow.search.experiment import Experiment
-from hwflow.search.objectives import MAXIMIZED, Constraint
+from hwflow.search.objectives import Constraint
 from hwflow.strategy import Strategy, StrategyError
 
 STEPS_DIR = "steps"
@@ -166,7 +167,7 @@ class _Flow:
 
     def _feasible_front(self, folder: str) -> tuple[reports.RunView, list[Strategy]]:
         run = reports.open_run(self.out / folder)
-        return run, [run.strategy(e) for e in run.front if reports.violation(e) == 0]
+        return run, [run.strategy(e) for e in run.front if violation(e) == 0]
 
     def _record(self, row: FlowStep) -> None:
         self.store.add_flow_step(row)
@@ -228,7 +229,7 @@ def _why(exp: Experiment, min_feasible: int, run: reports.RunView, feasible: lis
 def closest_miss(population: list[Evaluation], constraints: tuple[Constraint, ...]) -> str:
     """The individual of least total violation and, per constraint, by how much it misses
     (accuracy in points, the others in percent of their bound) or that it meets it."""
-    closest = min(population, key=lambda e: (reports.violation(e), e.id))
+    closest = min(population, key=lambda e: (violation(e), e.id))
     parts = []
     for c in constraints:
         value, g = closest.metrics[c.metric], closest.constraints.get(c.name, 0.0)
