@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hwflow.runs.reports import open_run, violation
+from hwflow.runs.front import violation
+from hwflow.runs.reports import open_run
 from hwflow.search.experiment import load_experiment
 from hwflow.search.flow import run_flow
 
