@@ -45,8 +45,8 @@ def test_evaluate_json_contract_coarse_and_mid():
 
 
 def test_bits_option_keeps_first_and_last_at_16():
-    data = evaluate_json("--model", "resnet20", "--accelerator", "spatial-256", "--level", "coarse",
-                         "--bits", "4,8")
+    data = evaluate_json("--model", "resnet20", "--accelerator", "eyeriss-256-db", "--level",
+                         "coarse", "--bits", "4,8")
     bits = [(layer["w_bits"], layer["a_bits"]) for layer in data["layers"]]
     assert bits[0] == bits[-1] == (16, 16)
     assert set(bits[1:-1]) == {(4, 8)}

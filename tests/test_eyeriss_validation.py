@@ -62,7 +62,7 @@ def breakdown() -> dict[str, dict[str, float]]:
     batch = FIGURES["setup"]["batch"]
     out = {}
     for name, layers in alexnet_towers().items():
-        costs = [fine_layer_cost(layer, 16, 16, 16, accel, batch) for layer in layers]
+        costs = [fine_layer_cost(layer, 16, 16, 16, accel, batch, "energy") for layer in layers]
         out[name] = {key: sum(c.breakdown[key] for c in costs) / 1e9
                      for key in ("mac", "dram", "rf")}
     return out

@@ -89,4 +89,5 @@ def check_bits(accel: Accelerator, w_bits: int, a_bits: int, layer: str) -> None
                 f"({accel.engine.kind}); allowed: {allowed}")
     if accel.tied_bits and w_bits != a_bits:
         raise UnsupportedBitsError(
-            f"layer {layer}: {accel.name} needs w_bits == a_bits, got {w_bits},{a_bits}")
+            f"layer {layer}: {accel.name} needs w_bits == a_bits (tied_bits: its engine runs "
+            f"both operands at one width), got {w_bits},{a_bits}")

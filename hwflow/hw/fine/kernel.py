@@ -38,9 +38,9 @@ from hwflow.hw.fine.layout import (BF_ARRAY, BF_ARRAY_WORDS, BF_BUF_READS, BF_BU
                                    BF_RF_ACCESSES, BF_SIZE, BF_SRAM, BI_DRAM, BI_FOUND, BI_GLB,
                                    BI_LANE_LOOP, BI_LANES, BI_RF, BI_SIZE, BI_VARIANT,
                                    ST_EVALUATED, ST_INNER, ST_MAPSPACE, ST_SIZE, ST_TILES)
-from hwflow.hw.fine.mapspace import (ceil_div, dram_classes_active, lane_at, lane_count,
-                                     pass_shape, rf_fits, spatial_count, touched,
-                                     words_per_elem)
+from hwflow.hw.fine.mapspace import (ceil_div, dram_classes_active, holds, lane_at,
+                                     lane_count, pass_shape, psum_exits, rf_fits, rf_rates,
+                                     spatial_count, touched, words_per_elem)
 
 for _helper in mapspace.KERNEL_HELPERS:  # compiled inline wherever the kernel calls them
     register_jitable(_helper)
@@ -137,6 +137,7 @@ def _build_search(digest: str):
         pack_w = float(max(1, word // w_bits))
         pack_a = float(max(1, word // a_bits))
         outs = float(big_n * big_g * big_k * big_p * big_q)
+        hold_w, hold_i, hold_o = holds(df)
 
         best_i = np.zeros(BI_SIZE, dtype=np.int64)
         best_f = np.zeros(BF_SIZE, dtype=np.float64)
@@ -208,7 +209,9 @@ def _build_search(digest: str):
             for variant in range(spatial_count(df, r, p, rows, cols)):
                 (x_i, x_o, x_b, time, fold_h, fold_a, fold_b, unit_f, unit_i,
                  unit_o) = pass_shape(df, variant, n, k, c, p, q, r, s, rows, cols)
-                # once-through amounts, as reference._amounts
+                exits = psum_exits(df, fold_h, r, s)
+                # once-through amounts, as reference._amounts; array words count every
+                # PE a word reaches (nn_dataflow's ITCN), multicast included
                 wg = float(c * k * r * s)
                 if df == 0:
                     ea = pa / fold_a
@@ -216,28 +219,28 @@ def _build_search(digest: str):
                     cols_f = touched(qa, s, stride, dil)
                     ig = float(c * n * fold_a) * rows_f * cols_f * fold_h
                     wa = wg * ea
-                    ia = float(c * n * fold_a * r) * ea * cols_f
+                    ia = float(c * n * fold_a * r * x_o) * ea * cols_f
                     hops = r
                 elif df == 1:
-                    rows_f = touched(pa, r, stride, dil)
-                    cols_f = touched(qa, s, stride, dil)
-                    ig = float(c * n) * rows_f * cols_f
+                    ig = float(c * n * r * s) * pa * qa
+                    ia = ig * x_o
                     wa = wg
-                    ia = float(c * n * r) * pa * cols_f
                     hops = x_i
                 else:
                     pe = pa / fold_a
                     qe = qa / fold_b
                     ig = (float(c * n * fold_a * fold_b) * touched(pe, r, stride, dil)
                           * touched(qe, s, stride, dil))
-                    wa = wg
-                    ia = float(c * n * r * s) * pa * qa
+                    wa = wg * pe * qe
+                    ia = float(c * n * r * s * x_o) * pa * qa
                     hops = 1
                 extents[0], extents[1], extents[2] = c, k, x_b
                 spatial[0], spatial[1], spatial[2] = x_i, x_o, 1
-                n_lanes = 1  # lane options in enumeration order: none, then per pass loop
+                # lane options in enumeration order: none, then over o, then over b (each
+                # lane computes its own outputs)
+                n_lanes = 1
                 lane_v[0], lane_u[0] = -1, 1
-                for v in range(3):
+                for v in range(1, 3):
                     for j in range(lane_count(extents[v], spatial[v], u_max)):
                         lane_v[n_lanes] = v
                         lane_u[n_lanes] = lane_at(extents[v], spatial[v], u_max, j)
@@ -253,19 +256,12 @@ def _build_search(digest: str):
                     if not rf_fits(nf, ni, no, per_f, each_f, per_i, each_i, per_p, each_p,
                                    words_f, words_i, words_p, shared):
                         continue
-                    # RF accesses per MAC, as reference._rf_rates
-                    if v < 0:
-                        rw, ri, ro = 1.0, 1.0, 1.0
-                    else:
-                        l_v = l_i if v == 0 else (l_o if v == 1 else l_b)
+                    # RF accesses per MAC: lanes busy on average on the lane loop
+                    ueff = 1.0
+                    if v > 0:
+                        l_v = l_o if v == 1 else l_b
                         ueff = min(max(extents[v] / float(spatial[v] * l_v), 1.0), float(u))
-                        if vectorized:
-                            rw = 1.0 / ueff
-                            ri = 1.0 / ueff
-                        else:
-                            rw = 1.0 / ueff if v == 2 else 1.0 / min(ueff, pack_w)
-                            ri = 1.0 / ueff if v == 1 else 1.0 / min(ueff, pack_a)
-                        ro = 1.0 / ueff if v == 0 else 1.0
+                    rw, ri, ro = rf_rates(df, vectorized, v, ueff, pack_w, pack_a)
                     e_rf = macs * (rw * rf_r + ri * rf_r + ro * (rf_r + rf_w))
                     compute = float(tiles * (l_i * l_o * l_b) * (time * cyc))
                     nd_i = _divisors_into(l_i, div_i)
@@ -296,18 +292,22 @@ def _build_search(digest: str):
                                 t1b = l_b // b2
                                 trivial = t1i == 1 and t1o == 1 and t1b == 1
                                 # as reference._inner_part: RF-resident operands
-                                keep_w = g == 1 and fold_h == 1 and t1i == 1 and t1o == 1
-                                keep_i = g == 1 and fold_h == 1 and t1i == 1 and t1b == 1
-                                keep_o = g == 1 and t1o == 1 and t1b == 1
+                                keep_w = (hold_w and g == 1 and fold_h == 1 and t1i == 1
+                                          and t1o == 1)
+                                keep_i = (hold_i and g == 1 and fold_h == 1 and t1i == 1
+                                          and t1b == 1)
+                                keep_o = hold_o and g == 1 and t1o == 1 and t1b == 1
                                 for z in range(-1, 3):  # innermost multi-trip buffer loop
                                     if trivial != (z < 0):
                                         continue
                                     if (z == 0 and t1i == 1) or (z == 1 and t1o == 1) or (
                                             z == 2 and t1b == 1):
                                         continue
-                                    fw = 1 if z == 2 else t1b
-                                    fi = 1 if z == 1 else t1o
-                                    fo = 1 if z == 0 else t1i
+                                    # refetch rule over the buffer loops; an operand
+                                    # the dataflow does not hold moves every pass
+                                    fw = (1 if z == 2 else t1b) if hold_w else l_b
+                                    fi = (1 if z == 1 else t1o) if hold_i else l_o
+                                    fo = (1 if z == 0 else t1i) if hold_o else l_i
                                     for d in range(3):
                                         if not active[d]:
                                             continue
@@ -315,7 +315,7 @@ def _build_search(digest: str):
                                         # as reference._onchip and _totals
                                         m_w = d_count[d, 0] if keep_w else tiles * fw
                                         m_i = d_count[d, 1] if keep_i else tiles * fi
-                                        passes = fold_h * (d_count[d, 2] if keep_o else tr_c * fo)
+                                        passes = exits * (d_count[d, 2] if keep_o else tr_c * fo)
                                         glb_r = (wg * m_w * wpe_w + ig * m_i * wpe_a
                                                  + (passes - 1) * outs * ps)
                                         glb_w = outs * (wpe_out + (passes - 1) * ps)

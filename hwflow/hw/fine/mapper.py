@@ -136,7 +136,7 @@ def _no_mapping_error(layer: Layer, w_bits: int, a_bits: int, accel: Accelerator
 
 
 def fine_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
-                    batch: int = 1, objective: str = "energy") -> LayerCost:
+                    batch: int = 1, objective: str = "latency") -> LayerCost:
     mapping, f, stats = search_layer(layer, w_bits, a_bits, out_bits, accel, batch, objective)
     if mapping is None:
         raise _no_mapping_error(layer, w_bits, a_bits, accel, batch, stats)

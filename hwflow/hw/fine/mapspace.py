@@ -181,7 +181,9 @@ def pass_shape(dataflow: int, variant: int, n: int, k: int, c: int, pt: int, qt:
         c_cap, k_cap = (rows, cols) if variant == 0 else (cols, rows)
         a_i = balanced(c, c_cap)
         a_o = balanced(k, k_cap)
-        return (a_i, a_o, n, r * s * pt * qt, 1, 1, 1, r * s, s, 1)
+        # the PE keeps its R·S filter; inputs stream through and psums pass down the
+        # column (no fmap or psum RF), one filter tap at a time
+        return (a_i, a_o, n, r * s * pt * qt, 1, 1, 1, r * s, 0, 0)
     # output stationary: H_o down the rows, W_o across the columns, replicated over C_o
     p_cap, q_cap = (rows, cols) if variant == 0 else (cols, rows)
     a_p = balanced(pt, p_cap)
@@ -189,7 +191,8 @@ def pass_shape(dataflow: int, variant: int, n: int, k: int, c: int, pt: int, qt:
     fold_p = ceil_div(pt, a_p)
     fold_q = ceil_div(qt, a_q)
     a_k = balanced(k, (p_cap // a_p) * (q_cap // a_q))
-    return (1, a_k, n * fold_p * fold_q, r * s, 1, fold_p, fold_q, r * s, s, 1)
+    # the PE keeps one psum; weights and inputs stream in (no filter or fmap RF)
+    return (1, a_k, n * fold_p * fold_q, r * s, 1, fold_p, fold_q, 0, 0, 1)
 
 
 @kernel_helper
@@ -258,6 +261,57 @@ def words_per_elem(bits: int, word_bits: int) -> float:
     if bits > word_bits:
         return float(ceil_div(bits, word_bits))
     return 1.0 / (word_bits // bits)
+
+
+@kernel_helper
+def rf_rates(dataflow: int, vectorized: bool, v: int, ueff: float, pack_w: float,
+             pack_a: float) -> tuple[float, float, float]:
+    """RF accesses per MAC (filter reads, fmap reads, psum read+write pairs) with lanes on
+    pass loop ``v`` (1: output channels, 2: batch×folds; -1: none), ``ueff`` of them busy.
+
+    Lanes share one read of an operand they all use; distinct operands come packed (V per
+    word on a vectorized engine, SPEC §3; word-aligned on a bit-serial one). Every lane
+    computes its own output, so each keeps its own b_max psum and psum traffic per MAC
+    does not fall with the lanes (HW-FlowQ §3.3.1). Only the operands a dataflow holds in
+    the RF are read from it (Eyeriss ISCA'16's taxonomy): RS all three, WS the filter
+    (inputs stream through, psums pass PE to PE), OS the psum (weights and inputs stream
+    in)."""
+    if v < 0:
+        rw, ri = 1.0, 1.0
+    elif vectorized:
+        rw, ri = 1.0 / ueff, 1.0 / ueff
+    else:
+        rw = 1.0 / ueff if v == 2 else 1.0 / min(ueff, pack_w)
+        ri = 1.0 / ueff if v == 1 else 1.0 / min(ueff, pack_a)
+    if dataflow == 1:
+        return rw, 0.0, 0.0
+    if dataflow == 2:
+        return 0.0, 0.0, 1.0
+    return rw, ri, 1.0
+
+
+@kernel_helper
+def psum_exits(dataflow: int, fold_h: int, r: int, s: int) -> int:
+    """How often each output leaves the array during one processing pass: RS once per
+    filter-row fold; WS once per filter tap (Eyeriss ISCA'16's WS: every PE holds one
+    weight at a time, psums are reduced across the input-channel PEs and go back to the
+    buffer); OS once."""
+    if dataflow == 1:
+        return r * s
+    return fold_h
+
+
+@kernel_helper
+def holds(dataflow: int) -> tuple[bool, bool, bool]:
+    """Which operands (weights, inputs, psums) a dataflow keeps in the PE across passes
+    (Eyeriss ISCA'16, "existing CNN dataflows"): RS rows of all three; WS the weights,
+    while inputs stream through and psums leave the PE every pass; OS the psums, while
+    weights and inputs stream in with multicast as their only reuse."""
+    if dataflow == 1:
+        return True, False, False
+    if dataflow == 2:
+        return False, False, True
+    return True, True, True
 
 
 @kernel_helper
