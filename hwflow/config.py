@@ -110,6 +110,8 @@ def load_file(path: str | Path, schema: type[Model]) -> Model:
 class ArrayConfig(Strict):
     rows: int = Field(gt=0, description="PE rows")
     cols: int = Field(gt=0, description="PE columns")
+    rs_cuts: bool = Field(True, description="RS may cut ofmap rows finer than nn_dataflow's "
+                          "fold to fill spare columns (false: the Eyeriss chip's layout only)")
 
 
 class EngineConfig(Strict):
@@ -179,6 +181,7 @@ class AcceleratorConfig(Strict):
         mem = self.memory
         return Accelerator(
             name=self.name, rows=self.array.rows, cols=self.array.cols,
+            rs_cuts=self.array.rs_cuts,
             engine=Engine(self.engine.kind, self.engine.b_max, self.engine.lanes),
             dataflow=self.dataflow,
             dram=MemoryLevel(mem.dram.read_cost, mem.dram.write_cost, None,

@@ -41,7 +41,8 @@ def eyeriss_isca16() -> Accelerator:
         array_cost=costs["array"],
         # nominal split of the shared scratchpad (Eyeriss chip proportions), 256 words
         rf=RegisterFiles(rf_words - 32, 12, 20, costs["rf"], costs["rf"], shared=True),
-        word_bits=setup["word_bits"], mac_cost=costs["mac"], supported_bits=(16,))
+        word_bits=setup["word_bits"], mac_cost=costs["mac"], supported_bits=(16,),
+        rs_cuts=False)  # the chip's fold/replicate only, as nn_dataflow's MapStrategyEyeriss
 
 
 def alexnet_towers() -> dict[str, list]:

@@ -62,6 +62,9 @@ class Accelerator:
     supported_bits: tuple[int, ...] = (16, 8, 6, 4, 2)
     tied_bits: bool = False  # True: the engine needs w_bits == a_bits per layer
     source: str = ""  # where the description came from (catalog name or file)
+    # RS may cut the ofmap height finer than nn_dataflow's fold so spare columns take
+    # pieces (mapspace.rs_layout); False: only the Eyeriss chip's fold/replicate
+    rs_cuts: bool = True
 
     @property
     def pes(self) -> int:
@@ -73,7 +76,7 @@ class Accelerator:
     def key(self) -> tuple:
         """Hashable identity of everything that changes a cost (not the name)."""
         return (self.rows, self.cols, self.engine, self.dataflow, self.dram, self.buffer,
-                self.array_cost, self.rf, self.word_bits, self.mac_cost)
+                self.array_cost, self.rf, self.word_bits, self.mac_cost, self.rs_cuts)
 
 
 class UnsupportedBitsError(HwflowError):

@@ -18,7 +18,7 @@ Layout of the argument arrays (built by ``mapper``):
 - reps: the three canonical DRAM orders as dimension indices (``mid.CANDIDATE_ORDERS``)
 - hw: rows, cols, word, b_max, engine, lanes, dataflow, objective, w_bits, a_bits,
   out_bits, buffer bits, then the RF layout: ``mapspace.rf_packing`` (6 ints), filter,
-  fmap and psum words, shared (0/1)
+  fmap and psum words, shared (0/1), RS cuts (0/1)
 - cost: DRAM read/write, buffer read/write, array, RF read/write, DRAM bytes/cycle
   (0: unlimited), MAC energy (Frac.OPs × mac_cost), MACs
 
@@ -124,6 +124,7 @@ def _build_search(digest: str):
         df, obj, w_bits, a_bits, out_bits, buffer_bits = hw[6], hw[7], hw[8], hw[9], hw[10], hw[11]
         per_f, each_f, per_i, each_i, per_p, each_p = hw[12], hw[13], hw[14], hw[15], hw[16], hw[17]
         words_f, words_i, words_p, shared = hw[18], hw[19], hw[20], hw[21] == 1
+        cuts = hw[22] == 1
         dram_r, dram_w, buf_r, buf_w, arr_cost = cost[0], cost[1], cost[2], cost[3], cost[4]
         rf_r, rf_w, bandwidth, e_mac, macs = cost[5], cost[6], cost[7], cost[8], cost[9]
 
@@ -206,9 +207,9 @@ def _build_search(digest: str):
                     t_dram[d] = float(np.ceil((rb + wb) / 8 / bandwidth)) if bandwidth > 0 else 0.0
             pa = big_p / tr_p
             qa = big_q / tr_q
-            for variant in range(spatial_count(df, r, p, rows, cols)):
+            for variant in range(spatial_count(df, r, p, rows, cols, cuts)):
                 (x_i, x_o, x_b, time, fold_h, fold_a, fold_b, unit_f, unit_i,
-                 unit_o) = pass_shape(df, variant, n, k, c, p, q, r, s, rows, cols)
+                 unit_o) = pass_shape(df, variant, n, k, c, p, q, r, s, rows, cols, cuts)
                 exits = psum_exits(df, fold_h, r, s)
                 # once-through amounts, as reference._amounts; array words count every
                 # PE a word reaches (nn_dataflow's ITCN), multicast included
@@ -218,7 +219,7 @@ def _build_search(digest: str):
                     rows_f = touched(ea, r, stride, dil)
                     cols_f = touched(qa, s, stride, dil)
                     ig = float(c * n * fold_a) * rows_f * cols_f * fold_h
-                    wa = wg * ea
+                    wa = wg * pa / fold_b  # a filter row to every PE of its pieces in a pass
                     ia = float(c * n * fold_a * r * x_o) * ea * cols_f
                     hops = r
                 elif df == 1:

@@ -36,7 +36,8 @@ def kernel_args(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Ac
     hw = np.array([accel.rows, accel.cols, word, b_max, engine, accel.engine.lanes,
                    DATAFLOW_CODES[accel.dataflow], OBJECTIVE_CODES[objective], w_bits, a_bits,
                    out_bits, (accel.buffer.size_bytes or 0) * 8,
-                   *rf_packing(engine, w_bits, a_bits, b_max, word), *_rf_words(accel)],
+                   *rf_packing(engine, w_bits, a_bits, b_max, word), *_rf_words(accel),
+                   int(accel.rs_cuts)],
                   dtype=np.int64)
     macs = layer.macs * batch
     cost = np.array([accel.dram.read_cost, accel.dram.write_cost, accel.buffer.read_cost,
@@ -79,10 +80,12 @@ def describe(layer: Layer, batch: int, accel: Accelerator, m: FineMapping) -> st
     order = CANDIDATE_ORDERS[m.dram_class]
     dram = " ".join(f"{d}{trips[d]}" for d in order if trips[d] > 1) or "-"
     shape = pass_shape(DATAFLOW_CODES[m.dataflow], m.variant, tile["n"], tile["k"], tile["c"],
-                       tile["p"], tile["q"], layer.k_h, layer.k_w, accel.rows, accel.cols)
+                       tile["p"], tile["q"], layer.k_h, layer.k_w, accel.rows, accel.cols,
+                       accel.rs_cuts)
     x_i, x_o, x_b, _, fold_h, fold_a, fold_b = shape[:7]
     if m.dataflow == "rs":
-        spatial = f"RS {layer.k_h}x{-(-tile['p'] // fold_a)} PE set, fold h{fold_h} w{fold_a}"
+        spatial = (f"RS {layer.k_h}x{-(-tile['p'] // fold_a)} PE set, fold h{fold_h}, "
+                   f"{fold_a} row pieces, {x_b // tile['n']} in time")
     elif m.dataflow == "ws":
         spatial = f"WS C_i x C_o on {'rows x cols' if m.variant == 0 else 'cols x rows'}"
     else:
@@ -118,7 +121,7 @@ def _no_mapping_error(layer: Layer, w_bits: int, a_bits: int, accel: Accelerator
     layout = rf_packing(ENGINE_CODES[accel.engine.kind], w_bits, a_bits, accel.engine.b_max,
                         accel.word_bits)
     units = pass_shape(DATAFLOW_CODES[accel.dataflow], 0, 1, 1, 1, 1, 1, layer.k_h, layer.k_w,
-                       accel.rows, accel.cols)[7:]
+                       accel.rows, accel.cols, accel.rs_cuts)[7:]
     if rf.shared:
         total = rf.filter_words + rf.fmap_words + rf.psum_words
         return MappingError(

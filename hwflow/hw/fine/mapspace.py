@@ -148,18 +148,88 @@ def rs_min_rows(r: int, p: int, rows: int, cols: int) -> int:
 
 
 @kernel_helper
-def spatial_count(dataflow: int, r: int, pt: int, rows: int, cols: int) -> int:
-    """How many spatial variants a buffer tile has: RS splits its row replication between
-    input and output channels (each divisor of repl_h); WS and OS may lay their two
-    unrolled dimensions either way round on a non-square array."""
+def rs_piece_options(e: int, cols: int, cuts: bool) -> int:
+    """How many ofmap-row cuts row stationary tries for ``e`` rows on ``cols`` columns.
+
+    Cutting the ofmap height into pieces of at most cols // m rows (m = 1, 2, ...) lets m
+    pieces share a band of columns, so spare columns take pieces of other channels
+    (Eyeriss JSSC'17 §IV.A: fold and replicate to fill the array; on 12 × 14 it reaches
+    about 86 %). Each option is one piece count; m = 1 is nn_dataflow's fold, the only
+    option without ``cuts``."""
+    if not cuts:
+        return 1
+    count = 0
+    prev = 0
+    for m in range(1, cols + 1):
+        pieces = ceil_div(e, min(e, cols // m))
+        if pieces != prev:
+            count += 1
+            prev = pieces
+    return count
+
+
+@kernel_helper
+def rs_pieces_at(e: int, cols: int, index: int) -> int:
+    """The piece count of option ``index`` of ``rs_piece_options``."""
+    seen = -1
+    prev = 0
+    for m in range(1, cols + 1):
+        pieces = ceil_div(e, min(e, cols // m))
+        if pieces != prev:
+            seen += 1
+            prev = pieces
+            if seen == index:
+                return pieces
+    return prev
+
+
+@kernel_helper
+def rs_layout(r: int, e: int, rows: int, cols: int, pieces: int,
+              spread: bool) -> tuple[int, int, int, int]:
+    """Row stationary with the ofmap height cut into ``pieces`` pieces: (fold_h, time
+    folds, replicas, slots). Filter rows fold when R exceeds the rows; otherwise rows // R
+    bands of R rows each hold cols // piece pieces side by side (the slots). Either the
+    pieces of one channel set take the slots first and whole spare sets of slots
+    replicate over channels (nn_dataflow's absorption of width folds), or (``spread``)
+    each pass holds one piece of as many channel sets as there are slots and the pieces
+    run in time."""
+    piece = ceil_div(e, pieces)
+    if r > rows:
+        fold_h, bands = ceil_div(r, rows), 1
+    else:
+        fold_h, bands = 1, rows // r
+    slots = bands * (cols // piece)
+    placed = 1 if spread else min(slots, pieces)
+    return fold_h, ceil_div(pieces, placed), slots // placed, slots
+
+
+@kernel_helper
+def rs_spread_options(slots: int, pieces: int, cuts: bool) -> int:
+    """2 when spreading pieces in time differs from placing them side by side (and
+    ``cuts`` allows it), else 1."""
+    return 2 if cuts and min(slots, pieces) > 1 else 1
+
+
+@kernel_helper
+def spatial_count(dataflow: int, r: int, pt: int, rows: int, cols: int, cuts: bool) -> int:
+    """How many spatial variants a buffer tile has: RS tries each ofmap-row cut
+    (``rs_piece_options``), both placements of its pieces (``rs_layout``) and splits its
+    replicas between input and output channels (each divisor); WS and OS may lay their
+    two unrolled dimensions either way round on a non-square array."""
     if dataflow == 0:
-        return divisor_count(rs_fold(r, pt, rows, cols)[2])
+        count = 0
+        for j in range(rs_piece_options(pt, cols, cuts)):
+            pieces = rs_pieces_at(pt, cols, j)
+            slots = rs_layout(r, pt, rows, cols, pieces, False)[3]
+            for spread in range(rs_spread_options(slots, pieces, cuts)):
+                count += divisor_count(rs_layout(r, pt, rows, cols, pieces, spread == 1)[2])
+        return count
     return 1 if rows == cols else 2
 
 
 @kernel_helper
 def pass_shape(dataflow: int, variant: int, n: int, k: int, c: int, pt: int, qt: int,
-               r: int, s: int, rows: int, cols: int
+               r: int, s: int, rows: int, cols: int, cuts: bool
                ) -> tuple[int, int, int, int, int, int, int, int, int, int]:
     """The processing pass of one group of a buffer tile under one spatial variant.
 
@@ -168,15 +238,24 @@ def pass_shape(dataflow: int, variant: int, n: int, k: int, c: int, pt: int, qt:
       the b loop (batch × spatial folds); the i and o extents are c and k;
     - time: cycles of one pass at one MAC per PE-lane per cycle;
     - fold_h: RS filter-row folds (outputs pass through the buffer once per fold);
-    - fold_a, fold_b: the spatial folds of the map (RS: ofmap-row folds and 1; OS: p and q
-      folds; WS: 1, 1);
+    - fold_a, fold_b: how the map is cut (RS: ofmap-row pieces, and the passes they take
+      in time; OS: p and q folds; WS: 1, 1);
     - unit_f, unit_i, unit_o: RF elements one pass needs per PE (filter, fmap, psum).
     """
     if dataflow == 0:  # row stationary
-        fold_h, fold_w, repl_h, repl_w = rs_fold(r, pt, rows, cols)
-        ifms = divisor_at(repl_h, variant)
-        ofms = (repl_h // ifms) * repl_w
-        return (ifms, ofms, n * fold_w, fold_h * s * qt, fold_h, fold_w, 1, s, s, 1)
+        rest = variant
+        for j in range(rs_piece_options(pt, cols, cuts)):
+            pieces = rs_pieces_at(pt, cols, j)
+            slots = rs_layout(r, pt, rows, cols, pieces, False)[3]
+            for spread in range(rs_spread_options(slots, pieces, cuts)):
+                fold_h, folds, replicas, _ = rs_layout(r, pt, rows, cols, pieces, spread == 1)
+                splits = divisor_count(replicas)
+                if rest < splits:
+                    ifms = divisor_at(replicas, rest)
+                    return (ifms, replicas // ifms, n * folds, fold_h * s * qt, fold_h, pieces,
+                            folds, s, s, 1)
+                rest -= splits
+        raise ValueError("no such spatial variant")
     if dataflow == 1:  # weight stationary: C_i down the rows, C_o across the columns
         c_cap, k_cap = (rows, cols) if variant == 0 else (cols, rows)
         a_i = balanced(c, c_cap)

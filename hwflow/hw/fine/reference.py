@@ -118,14 +118,16 @@ def _amounts(dataflow: str, shape: tuple[int, ...], tile: dict[str, int], pa: fl
     r, s, st, dl = layer.k_h, layer.k_w, layer.stride, layer.dilation
     wg = float(c * k * r * s)
     if dataflow == "rs":
-        # logical PE set r × e per fold piece: a filter row goes to the e PEs of a row,
+        # logical PE set r × e per piece: a filter row goes to the e PEs of a row in each
+        # of the pieces one pass holds (fold_b passes hold them all),
         # an ifmap row to each PE of the x_o output-channel replicas, a psum row hops up
         # the r PEs of a column
         ea = pa / fold_a
         rows_f = touched(ea, r, st, dl)
         cols_f = touched(qa, s, st, dl)
         ig = float(c * n * fold_a) * rows_f * cols_f * fold_h
-        return {"wg": wg, "ig": ig, "wa": wg * ea, "ia": float(c * n * fold_a * r * x_o) * ea * cols_f,
+        return {"wg": wg, "ig": ig, "wa": wg * pa / fold_b,
+                "ia": float(c * n * fold_a * r * x_o) * ea * cols_f,
                 "hops": r}
     if dataflow == "ws":
         # weights go to one PE each; inputs stream from the buffer along the
@@ -199,7 +201,7 @@ def _inner_part(ctx: _Context, tile: dict[str, int], trips_pq: tuple[int, int], 
     """On-chip part of a mapping for one group of one buffer tile (None: RF overflow)."""
     layer, accel = ctx.layer, ctx.accel
     shape = pass_shape(ctx.df, variant, tile["n"], tile["k"], tile["c"], tile["p"], tile["q"],
-                       layer.k_h, layer.k_w, accel.rows, accel.cols)
+                       layer.k_h, layer.k_w, accel.rows, accel.cols, accel.rs_cuts)
     x_i, x_o, x_b, time, fold_h = shape[:5]
     unit_f, unit_i, unit_o = shape[7:]
     extents = (tile["c"], tile["k"], x_b)
@@ -338,9 +340,11 @@ def search(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Acceler
         tiles = math.prod(trips.values()) * tile["g"]  # (tile, group) processings
         drams = [(dram_class(order, trips), _dram_part(layer, batch, tile, order, ctx.bits, accel))
                  for order in ALL_DRAM_ORDERS]
-        for variant in range(spatial_count(ctx.df, layer.k_h, tile["p"], accel.rows, accel.cols)):
+        for variant in range(spatial_count(ctx.df, layer.k_h, tile["p"], accel.rows, accel.cols,
+                                           accel.rs_cuts)):
             shape = pass_shape(ctx.df, variant, tile["n"], tile["k"], tile["c"], tile["p"],
-                               tile["q"], layer.k_h, layer.k_w, accel.rows, accel.cols)
+                               tile["q"], layer.k_h, layer.k_w, accel.rows, accel.cols,
+                               accel.rs_cuts)
             extents = (tile["c"], tile["k"], shape[2])
             spatial = (shape[0], shape[1], 1)
             for v, u in lane_options(extents, spatial, ctx.u_max):
