@@ -217,6 +217,7 @@ def mid_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int,
         macs=macs, frac_ops=ops, dram_bytes=dram_bytes,
         latency_cycles=max(compute, math.ceil(transfer)), energy=energy,
         mapping=tiling.describe(),
-        details={"passes": tiling.passes,
+        details={"passes": tiling.passes, "compute_cycles": compute,
+                 "stall_cycles": max(compute, math.ceil(transfer)) - compute,
                  "comp_to_comm": macs / dram_bytes if dram_bytes else float("inf"),
                  "bound": "memory" if transfer > compute else "compute"})

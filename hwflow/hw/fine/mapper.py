@@ -158,6 +158,8 @@ def fine_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel
             "mapspace": int(stats[L.ST_MAPSPACE]), "evaluated": int(stats[L.ST_EVALUATED]),
             "utilization": ideal / f[L.BF_COMPUTE] if f[L.BF_COMPUTE] else 1.0,
             "bound": "memory" if f[L.BF_DRAM_CYCLES] > f[L.BF_COMPUTE] else "compute",
+            "compute_cycles": f[L.BF_COMPUTE],
+            "stall_cycles": f[L.BF_LATENCY] - f[L.BF_COMPUTE],  # waiting on DRAM (roofline)
             "accesses": {"dram_words": (f[L.BF_DRAM_READ] + f[L.BF_DRAM_WRITE]) / word,
                          "buffer_words": f[L.BF_BUF_READS] + f[L.BF_BUF_WRITES],
                          "array_words": f[L.BF_ARRAY_WORDS],
