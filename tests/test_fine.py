@@ -15,8 +15,10 @@ from hwflow.hw.coarse import coarse_layer_cost
 from hwflow.hw.fine import backend, fine_layer_cost, kernel as K, layout as L, reference
 from hwflow.hw.fine.mapper import search_layer
 from hwflow.hw.fine.mapspace import FineMapping, lane_at, lane_count, rs_fold
-from hwflow.hw.mid import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, mid_layer_cost,
-                           tile_sizes, traffic_bits)
+from hwflow.hw.fine.sources import sources_digest
+from hwflow.hw.mid import mid_layer_cost
+from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, tile_sizes,
+                              traffic_bits)
 from hwflow.workload import Layer
 from tests.conftest import make_accel, replace
 
@@ -39,7 +41,7 @@ def kernel_search(name: str) -> backend.SearchFn:
     """The JIT kernel, or the AOT module built from the current sources (skips if none)."""
     if name == "jit":
         return K.search
-    search = backend.load_aot(backend.sources_digest())
+    search = backend.load_aot(sources_digest())
     if search is None:
         pytest.skip("no AOT kernel built from the current sources "
                     "(python -m hwflow.hw.fine.build_aot builds it)")

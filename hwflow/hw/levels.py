@@ -3,10 +3,13 @@
 A network's estimate is a sum of per-layer costs, each cached in-process under everything
 that changes it (layer shape, w_bits, a_bits, the next layer's a_bits, accelerator,
 batch, objective, level), so a search that revisits a layer configuration pays nothing.
+The cache is bounded (least recently used entries go first), so a long search or sweep
+over many accelerators never grows it without limit.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable, Literal
 
 from hwflow.hw.area import accelerator_area
@@ -27,7 +30,8 @@ DEFAULT_OBJECTIVE = "latency"
 
 LayerCostFn = Callable[[Layer, int, int, int, Accelerator, int, str], LayerCost]
 
-_cache: dict[tuple, LayerCost] = {}
+CACHE_SIZE = 100_000  # layer costs kept; one is a few hundred bytes
+_cache: OrderedDict[tuple, LayerCost] = OrderedDict()
 
 
 def clear_cache() -> None:
@@ -63,6 +67,10 @@ def layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Acc
     if cost is None:
         cost = _cost_fn(level)(layer, w_bits, a_bits, out_bits, accel, batch, objective)
         _cache[key] = cost
+        if len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
     return cost
 
 

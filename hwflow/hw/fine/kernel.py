@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
-from hwflow.hw.fine import backend, mapspace
+from hwflow.hw.fine import mapspace
 from hwflow.hw.fine.layout import (BF_ARRAY, BF_ARRAY_WORDS, BF_BUF_READS, BF_BUF_WRITES,
                                    BF_COMPUTE, BF_DRAM, BF_DRAM_CYCLES, BF_DRAM_READ,
                                    BF_DRAM_WRITE, BF_ENERGY, BF_LATENCY, BF_MAC, BF_RF,
@@ -41,6 +41,8 @@ from hwflow.hw.fine.layout import (BF_ARRAY, BF_ARRAY_WORDS, BF_BUF_READS, BF_BU
 from hwflow.hw.fine.mapspace import (ceil_div, dram_classes_active, holds, lane_at,
                                      lane_count, pass_shape, psum_exits, rf_fits, rf_rates,
                                      spatial_count, touched, words_per_elem)
+from hwflow.hw.fine.sources import sources_digest
+from hwflow.hw.tiling import divisor_capacity, divisors_into
 
 for _helper in mapspace.KERNEL_HELPERS:  # compiled inline wherever the kernel calls them
     register_jitable(_helper)
@@ -48,7 +50,7 @@ for _helper in mapspace.KERNEL_HELPERS:  # compiled inline wherever the kernel c
 # Numba keys its on-disk cache on this file only, not on the mapspace helpers and layout
 # constants it compiles in; ``search`` closes over the digest of all of them so that
 # editing any one recompiles it.
-SOURCES_DIGEST = backend.sources_digest()
+SOURCES_DIGEST = sources_digest()
 
 # relevance of n, g, k, c, p, q to weights, inputs, outputs (mid.RELEVANT)
 _RELEVANT = np.array([[0, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 1], [1, 1, 1, 0, 1, 1]],
@@ -102,16 +104,6 @@ def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, co
     return reads * word, writes * word, refetch
 
 
-@njit(cache=True)
-def _divisors_into(n, out):
-    count = 0
-    for d in range(1, n + 1):
-        if n % d == 0:
-            out[count] = d
-            count += 1
-    return count
-
-
 def _build_search(digest: str):
     @njit(cache=True)
     def search(lay, cand_n, cand_g, cand_k, cand_c, cand_p, cand_q, reps, hw, cost):
@@ -152,10 +144,11 @@ def _build_search(digest: str):
         d_reads = np.zeros(3, dtype=np.int64)
         d_writes = np.zeros(3, dtype=np.int64)
         d_count = np.zeros((3, 3), dtype=np.int64)  # per class: weight, input tiles, refetch
-        max_l = max(big_c, big_k, big_n * big_p * big_q) + 1
-        div_i = np.empty(max_l, dtype=np.int64)
-        div_o = np.empty(max_l, dtype=np.int64)
-        div_b = np.empty(max_l, dtype=np.int64)
+        # room for the divisors of any pass-loop trip count
+        cap = divisor_capacity(max(big_c, big_k, big_n * big_p * big_q))
+        div_i = np.empty(cap, dtype=np.int64)
+        div_o = np.empty(cap, dtype=np.int64)
+        div_b = np.empty(cap, dtype=np.int64)
         extents = np.empty(3, dtype=np.int64)
         spatial = np.empty(3, dtype=np.int64)
         lane_v = np.empty(3 * u_max + 1, dtype=np.int64)
@@ -265,9 +258,9 @@ def _build_search(digest: str):
                     rw, ri, ro = rf_rates(df, vectorized, v, ueff, pack_w, pack_a)
                     e_rf = macs * (rw * rf_r + ri * rf_r + ro * (rf_r + rf_w))
                     compute = float(tiles * (l_i * l_o * l_b) * (time * cyc))
-                    nd_i = _divisors_into(l_i, div_i)
-                    nd_o = _divisors_into(l_o, div_o)
-                    nd_b = _divisors_into(l_b, div_b)
+                    nd_i = divisors_into(l_i, div_i)
+                    nd_o = divisors_into(l_o, div_o)
+                    nd_b = divisors_into(l_b, div_b)
                     for ji in range(nd_i):
                         i2 = div_i[ji]
                         # needs grow with every factor: stop at the first misfit

@@ -17,7 +17,8 @@ from hwflow.hw.fine import backend, layout as L
 from hwflow.hw.fine.mapspace import (DATAFLOW_CODES, DRAM_CLASSES, ENGINE_CODES,
                                      OBJECTIVE_CODES, PASS_LOOPS, FineMapping, pass_shape,
                                      rf_fits, rf_packing, tile_candidates)
-from hwflow.hw.mid import CANDIDATE_ORDERS, DIMS, MappingError, dims_of, footprint_bits, trips_of
+from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, footprint_bits,
+                              trips_of)
 from hwflow.hw.report import LayerCost
 from hwflow.hw.spec import Accelerator
 from hwflow.workload import Layer

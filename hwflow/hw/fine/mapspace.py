@@ -30,7 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from hwflow.hw.mid import DIMS, dims_of, tile_sizes
+import numpy as np
+
+from hwflow.hw.tiling import DIMS, dims_of, divisor_capacity, divisors_into, tile_sizes
 from hwflow.workload import Layer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,25 +101,21 @@ def balanced(extent: int, cap: int) -> int:
     return ceil_div(extent, ceil_div(extent, cap))
 
 
+kernel_helper(divisors_into)
+kernel_helper(divisor_capacity)
+
+
 @kernel_helper
 def divisor_count(n: int) -> int:
-    count = 0
-    for d in range(1, n + 1):
-        if n % d == 0:
-            count += 1
-    return count
+    return divisors_into(n, np.empty(divisor_capacity(n), dtype=np.int64))
 
 
 @kernel_helper
 def divisor_at(n: int, index: int) -> int:
     """The index-th divisor of n in ascending order."""
-    seen = 0
-    for d in range(1, n + 1):
-        if n % d == 0:
-            if seen == index:
-                return d
-            seen += 1
-    return n
+    out = np.empty(divisor_capacity(n), dtype=np.int64)
+    divisors_into(n, out)
+    return int(out[index])
 
 
 @kernel_helper

@@ -36,8 +36,8 @@ from hwflow.hw.fine.mapspace import (DATAFLOW_CODES, ENGINE_CODES, PASS_LOOPS, F
                                      lane_count, pass_shape, psum_exits, rf_fits, rf_packing,
                                      rf_rates,
                                      spatial_count, tile_candidates, touched, words_per_elem)
-from hwflow.hw.mid import (CANDIDATE_ORDERS, DIMS, dims_of, fetch_counts, footprint_bits,
-                           traffic_bits, trips_of)
+from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, dims_of, divisors, fetch_counts,
+                              footprint_bits, traffic_bits, trips_of)
 from hwflow.hw.spec import Accelerator
 from hwflow.workload import Layer
 
@@ -153,10 +153,6 @@ def lane_options(extents: tuple[int, int, int], spatial: tuple[int, int, int],
         for j in range(lane_count(extents[v], spatial[v], u_max)):
             options.append((v, lane_at(extents[v], spatial[v], u_max, j)))
     return options
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 class _Context:
@@ -350,7 +346,7 @@ def search(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Acceler
             for v, u in lane_options(extents, spatial, ctx.u_max):
                 trips_pass = [ceil_div(extents[j], spatial[j] * (u if v == j else 1))
                               for j in range(3)]
-                for rf in itertools.product(*(_divisors(t) for t in trips_pass)):
+                for rf in itertools.product(*(divisors(t) for t in trips_pass)):
                     inners = [_inner_part(ctx, tile, (trips["p"], trips["q"]), variant, v, u, rf,
                                           glb_order)
                               for glb_order in itertools.permutations(range(3))]
