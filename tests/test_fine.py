@@ -11,14 +11,17 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
+from hwflow.catalog import load_accelerator, load_workload
 from hwflow.hw.coarse import coarse_layer_cost
 from hwflow.hw.fine import backend, fine_layer_cost, kernel as K, layout as L, reference
 from hwflow.hw.fine.mapper import search_layer
 from hwflow.hw.fine.mapspace import FineMapping, lane_at, lane_count, rs_fold
 from hwflow.hw.fine.sources import sources_digest
+from hwflow.hw.levels import estimate
 from hwflow.hw.mid import mid_layer_cost
 from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, tile_sizes,
                               traffic_bits)
+from hwflow.strategy import uniform_strategy
 from hwflow.workload import Layer
 from tests.conftest import make_accel, replace
 
@@ -360,3 +363,15 @@ def test_latency_and_edp_objectives_trade_energy(layer, accel, data):
                                                by["edp"].latency_cycles)
     edp = {obj: c.energy * c.latency_cycles for obj, c in by.items()}
     assert edp["edp"] <= min(edp.values()) * (1 + 1e-12)
+
+
+def test_huge_batch_is_fast_and_never_slower_per_frame():
+    """Batch 1e11: divisors in O(√n) and the kernel's buffers sized by divisor count, so
+    it neither hangs nor runs out of memory; batch N contains batch 1 repeated N times."""
+    workload = load_workload("resnet20")
+    accel = load_accelerator("spatial-256")
+    strategy = uniform_strategy(workload, 16, 16)
+    one = estimate(workload, strategy, accel, "fine", batch=1).totals()
+    huge = estimate(workload, strategy, accel, "fine", batch=10 ** 11).totals()
+    assert huge["macs"] == one["macs"] * 10 ** 11
+    assert huge["latency_cycles"] <= one["latency_cycles"] * 10 ** 11 * (1 + 1e-9)
