@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BREAKDOWN_KEYS: tuple[str, ...] = ("dram", "sram", "array", "rf", "mac")
-CYCLE_KEYS: tuple[str, ...] = ("compute_cycles", "stall_cycles")
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,6 @@ class Report:
             value = self.total(key)
             if value is not None:
                 out[key] = value
-        for key in CYCLE_KEYS:  # Mid and Fine: latency = compute + stall cycles
-            if self.layers and all(key in r.cost.details for r in self.layers):
-                out[key] = float(sum(r.cost.details[key] for r in self.layers))
         if self.area is not None:
             out["area"] = self.area
         return out

@@ -24,7 +24,7 @@ LAYER_METRICS: tuple[str, ...] = ("macs", "frac_ops", "dram_bytes", "latency_cyc
 
 class HardwareTable:
     def __init__(self, workload: Workload, accel: Accelerator, level: str, batch: int = 1,
-                 objective: str = "energy") -> None:
+                 objective: str = "latency") -> None:
         self.workload, self.accel, self.level = workload, accel, level
         self.batch, self.objective = batch, objective
         self.area = accelerator_area(accel)
@@ -108,7 +108,7 @@ class AcceleratorCosts:
     """
 
     def __init__(self, workload: Workload, space: AcceleratorSpace, level: str,
-                 objective: str = "energy") -> None:
+                 objective: str = "latency") -> None:
         self.workload, self.space, self.level, self.objective = workload, space, level, objective
         self._designs: dict[tuple[int, ...], tuple[Accelerator, int]] = {}
 

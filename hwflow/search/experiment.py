@@ -207,7 +207,7 @@ class ExperimentConfig(Strict):
     batch: int = Field(1, ge=1)
     accelerator_genes: AcceleratorGenesConfig | None = None
     level: Literal["coarse", "mid", "fine"] = "fine"
-    mapper_objective: Literal["energy", "latency", "edp"] = "energy"
+    mapper_objective: Literal["energy", "latency", "edp"] = "latency"  # as hw.levels
     algorithm: Literal["nsga2", "soga"] = "nsga2"
     preset: Literal[tuple(PRESETS)] = "quick"  # type: ignore[valid-type]
     population: int | None = Field(None, ge=2)
