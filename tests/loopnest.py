@@ -100,8 +100,11 @@ class _Pass:
 
 
 def _rs_layouts(r: int, e: int, rows: int, cols: int, cuts: bool) -> list[tuple[int, int, int]]:
-    """(pieces, passes in time, replicas) of every RS layout, in the kernel's order."""
-    out = []
+    """(pieces, passes in time, replicas) of every RS layout, in the kernel's order: cuts
+    coarse to fine, each side by side then spread; nn_dataflow's first, then only those
+    that fill the array strictly better than all before."""
+    out: list[tuple[int, int, int]] = []
+    best = 0.0
     seen = set()
     for m in range(1, cols + 1 if cuts else 2):
         pieces = -(-e // min(e, cols // m))
@@ -111,11 +114,12 @@ def _rs_layouts(r: int, e: int, rows: int, cols: int, cuts: bool) -> list[tuple[
         piece = -(-e // pieces)
         bands = 1 if r > rows else rows // r
         slots = bands * (cols // piece)
-        placements = [min(slots, pieces)]
-        if cuts and min(slots, pieces) > 1:
-            placements.append(1)
-        for placed in placements:
-            out.append((pieces, -(-pieces // placed), slots // placed))
+        for placed in ([min(slots, pieces), 1] if cuts else [min(slots, pieces)]):
+            in_time, replicas = -(-pieces // placed), slots // placed
+            fill = replicas * e / in_time
+            if fill > best * (1 + 1e-12):
+                best = fill
+                out.append((pieces, in_time, replicas))
     return out
 
 

@@ -146,39 +146,37 @@ def rs_min_rows(r: int, p: int, rows: int, cols: int) -> int:
 
 
 @kernel_helper
-def rs_piece_options(e: int, cols: int, cuts: bool) -> int:
-    """How many ofmap-row cuts row stationary tries for ``e`` rows on ``cols`` columns.
+def rs_option_at(r: int, e: int, rows: int, cols: int, cuts: bool,
+                 index: int) -> tuple[int, int, bool]:
+    """Row stationary layouts of ``e`` ofmap rows: the ``index``-th as (pieces, spread,
+    found), or the number of layouts as its first value when ``index`` is -1.
 
     Cutting the ofmap height into pieces of at most cols // m rows (m = 1, 2, ...) lets m
     pieces share a band of columns, so spare columns take pieces of other channels
-    (Eyeriss JSSC'17 §IV.A: fold and replicate to fill the array; on 12 × 14 it reaches
-    about 86 %). Each option is one piece count; m = 1 is nn_dataflow's fold, the only
-    option without ``cuts``."""
-    if not cuts:
-        return 1
+    (Eyeriss JSSC'17 §IV.A: fold and replicate to fill the array; on 12 × 14 ZigZag and
+    the paper reach about 86 %). Each cut is placed side by side or spread in time
+    (``rs_layout``). m = 1 side by side is nn_dataflow's fold, the only layout without
+    ``cuts``; any other is kept only if it fills the array strictly better than every
+    layout before it (replicas · e / passes in time), which keeps the mapspace small."""
     count = 0
+    best_num, best_den = 0, 1
     prev = 0
-    for m in range(1, cols + 1):
+    for m in range(1, (cols if cuts else 1) + 1):
         pieces = ceil_div(e, min(e, cols // m))
-        if pieces != prev:
+        if pieces == prev:
+            continue
+        prev = pieces
+        for spread in (False, True):
+            _, in_time, replicas, _ = rs_layout(r, e, rows, cols, pieces, spread)
+            if replicas * e * best_den <= best_num * in_time:
+                continue
+            best_num, best_den = replicas * e, in_time
+            if count == index:
+                return pieces, spread, True
             count += 1
-            prev = pieces
-    return count
-
-
-@kernel_helper
-def rs_pieces_at(e: int, cols: int, index: int) -> int:
-    """The piece count of option ``index`` of ``rs_piece_options``."""
-    seen = -1
-    prev = 0
-    for m in range(1, cols + 1):
-        pieces = ceil_div(e, min(e, cols // m))
-        if pieces != prev:
-            seen += 1
-            prev = pieces
-            if seen == index:
-                return pieces
-    return prev
+            if not cuts:
+                break
+    return count, False, False
 
 
 @kernel_helper
@@ -202,25 +200,16 @@ def rs_layout(r: int, e: int, rows: int, cols: int, pieces: int,
 
 
 @kernel_helper
-def rs_spread_options(slots: int, pieces: int, cuts: bool) -> int:
-    """2 when spreading pieces in time differs from placing them side by side (and
-    ``cuts`` allows it), else 1."""
-    return 2 if cuts and min(slots, pieces) > 1 else 1
-
-
-@kernel_helper
 def spatial_count(dataflow: int, r: int, pt: int, rows: int, cols: int, cuts: bool) -> int:
-    """How many spatial variants a buffer tile has: RS tries each ofmap-row cut
-    (``rs_piece_options``), both placements of its pieces (``rs_layout``) and splits its
-    replicas between input and output channels (each divisor); WS and OS may lay their
-    two unrolled dimensions either way round on a non-square array."""
+    """How many spatial variants a buffer tile has: RS tries each layout
+    (``rs_option_at``) and splits its replicas between input and output channels (each
+    divisor); WS and OS may lay their two unrolled dimensions either way round on a
+    non-square array."""
     if dataflow == 0:
         count = 0
-        for j in range(rs_piece_options(pt, cols, cuts)):
-            pieces = rs_pieces_at(pt, cols, j)
-            slots = rs_layout(r, pt, rows, cols, pieces, False)[3]
-            for spread in range(rs_spread_options(slots, pieces, cuts)):
-                count += divisor_count(rs_layout(r, pt, rows, cols, pieces, spread == 1)[2])
+        for j in range(rs_option_at(r, pt, rows, cols, cuts, -1)[0]):
+            pieces, spread, _ = rs_option_at(r, pt, rows, cols, cuts, j)
+            count += divisor_count(rs_layout(r, pt, rows, cols, pieces, spread)[2])
         return count
     return 1 if rows == cols else 2
 
@@ -242,17 +231,15 @@ def pass_shape(dataflow: int, variant: int, n: int, k: int, c: int, pt: int, qt:
     """
     if dataflow == 0:  # row stationary
         rest = variant
-        for j in range(rs_piece_options(pt, cols, cuts)):
-            pieces = rs_pieces_at(pt, cols, j)
-            slots = rs_layout(r, pt, rows, cols, pieces, False)[3]
-            for spread in range(rs_spread_options(slots, pieces, cuts)):
-                fold_h, folds, replicas, _ = rs_layout(r, pt, rows, cols, pieces, spread == 1)
-                splits = divisor_count(replicas)
-                if rest < splits:
-                    ifms = divisor_at(replicas, rest)
-                    return (ifms, replicas // ifms, n * folds, fold_h * s * qt, fold_h, pieces,
-                            folds, s, s, 1)
-                rest -= splits
+        for j in range(rs_option_at(r, pt, rows, cols, cuts, -1)[0]):
+            pieces, spread, _ = rs_option_at(r, pt, rows, cols, cuts, j)
+            fold_h, folds, replicas, _ = rs_layout(r, pt, rows, cols, pieces, spread)
+            splits = divisor_count(replicas)
+            if rest < splits:
+                ifms = divisor_at(replicas, rest)
+                return (ifms, replicas // ifms, n * folds, fold_h * s * qt, fold_h, pieces,
+                        folds, s, s, 1)
+            rest -= splits
         raise ValueError("no such spatial variant")
     if dataflow == 1:  # weight stationary: C_i down the rows, C_o across the columns
         c_cap, k_cap = (rows, cols) if variant == 0 else (cols, rows)
