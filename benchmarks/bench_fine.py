@@ -22,6 +22,7 @@ from hwflow.catalog import load_accelerator, load_workload  # noqa: E402
 from hwflow.hw.fine import backend, layout as L  # noqa: E402
 from hwflow.hw.fine.mapper import kernel_args  # noqa: E402
 from hwflow.hw.levels import clear_cache, estimate  # noqa: E402
+from hwflow.hw.query import LayerQuery  # noqa: E402
 from hwflow.strategy import uniform_strategy  # noqa: E402
 
 
@@ -64,7 +65,7 @@ def main() -> None:
 
     print("\nKernel throughput (every AlexNet and ResNet18 layer, spatial-256 RS, 16 bit, "
           "batch 1 and 4; target >= 1e7 mappings/s):")
-    calls = [kernel_args(layer, 16, 16, 16, spatial, batch, "latency")[1]
+    calls = [kernel_args(LayerQuery(layer, 16, 16, 16, spatial, batch, "latency"))[1]
              for model in ("alexnet", "resnet18") for layer in load_workload(model).layers
              for batch in (1, 4)]
     start = time.perf_counter()

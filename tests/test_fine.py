@@ -19,6 +19,7 @@ from hwflow.hw.fine.mapspace import FineMapping, lane_at, lane_count, rs_fold
 from hwflow.hw.fine.sources import sources_digest
 from hwflow.hw.levels import estimate
 from hwflow.hw.mid import mid_layer_cost
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, tile_sizes,
                               traffic_bits)
 from hwflow.strategy import uniform_strategy
@@ -84,7 +85,7 @@ def test_kernel_finds_the_reference_optimum(df, kind, lanes, bits, objective, ba
     search = kernel_search(name)
     accel = reference_accel(df, kind, lanes, shared)
     layer = SMALL_LAYERS[index]
-    mapping, f, stats = search_layer(layer, *bits, accel, batch, objective, search)
+    mapping, f, stats = search_layer(LayerQuery(layer, *bits, accel, batch, objective), search)
     ref_mapping, costs, enumerated = reference_optimum(df, kind, lanes, bits, objective, batch,
                                                        index, shared)
     assert mapping == ref_mapping
@@ -100,7 +101,7 @@ def test_kernel_costs_of_its_choice_match_the_reference_model(name):
     search = kernel_search(name)
     accel = make_accel(rows=4, cols=4, buffer_kb=2, dataflow="rs")
     layer = Layer("x", "conv", 8, 16, 10, 10, 8, 8, 3, 3, 1, 0)
-    mapping, f, _ = search_layer(layer, 8, 8, 4, accel, 2, "energy", search)
+    mapping, f, _ = search_layer(LayerQuery(layer, 8, 8, 4, accel, 2, "energy"), search)
     costs = reference.evaluate(layer, 8, 8, 4, accel, 2, mapping)
     assert costs.energy == pytest.approx(f[L.BF_ENERGY], rel=1e-12)
     assert costs.buffer_reads == pytest.approx(f[L.BF_BUF_READS], rel=1e-12)
@@ -153,7 +154,7 @@ def test_single_mapping_hand_computed():
     # 1x1 conv, one input and one output channel, 2x2 map: the mapspace has one tile,
     # one RF factor and two spatial variants (row replication for C_i or C_o), alike.
     layer = Layer("x", "conv", 1, 1, 2, 2, 2, 2)
-    cost = fine_layer_cost(layer, 16, 16, 16, tiny_accel())
+    cost = fine_layer_cost(LayerQuery(layer, 16, 16, 16, tiny_accel()))
     # DRAM: 1 weight + 4 inputs read, 4 outputs written = 9 words x 200
     # buffer: 5 reads + 4 output writes = 9 words x 6
     # array: the weight to both PEs of its row (2), each PE its ifmap row of 2 (4),
@@ -189,7 +190,7 @@ def test_explicit_mappings_hand_computed():
     assert (i_inner.buffer_reads, i_inner.buffer_writes, i_inner.array_words) == (24, 16, 64)
     assert i_inner.rf_accesses == b_inner.rf_accesses == 4 * 32
     assert i_inner.compute_cycles == 4 * 2  # 4 passes of one 2-wide row
-    best = fine_layer_cost(layer, 16, 16, 16, accel, 2)
+    best = fine_layer_cost(LayerQuery(layer, 16, 16, 16, accel, 2))
     assert best.energy <= i_inner.energy < b_inner.energy
 
 
@@ -210,8 +211,8 @@ def test_lane_choices_are_the_smallest_per_trip_count():
 def test_vectorized_virtual_pes_speed_up_output_stationary():
     accel = make_accel(rows=4, cols=4, buffer_kb=64, dataflow="os")
     layer = Layer("x", "conv", 16, 16, 16, 16, 16, 16, 3, 3, 1, 1)
-    full = fine_layer_cost(layer, 16, 16, 16, accel, objective="latency")
-    quant = fine_layer_cost(layer, 4, 4, 16, accel, objective="latency")
+    full = fine_layer_cost(LayerQuery(layer, 16, 16, 16, accel, objective="latency"))
+    quant = fine_layer_cost(LayerQuery(layer, 4, 4, 16, accel, objective="latency"))
     assert quant.latency_cycles <= full.latency_cycles / 3  # V = 4 lanes per PE
     assert quant.breakdown["mac"] == full.breakdown["mac"] / 4
 
@@ -223,16 +224,16 @@ def test_psum_rf_caps_the_vector_gain():
     roomy = make_accel(rows=4, cols=4, buffer_kb=64, dataflow="os", rf=(224, 12, 16),
                        bandwidth=None)
     tight = replace(roomy, rf=replace(roomy.rf, psum_words=1))
-    fast = fine_layer_cost(layer, 2, 2, 16, roomy, objective="latency")
-    capped = fine_layer_cost(layer, 2, 2, 16, tight, objective="latency")
+    fast = fine_layer_cost(LayerQuery(layer, 2, 2, 16, roomy, objective="latency"))
+    capped = fine_layer_cost(LayerQuery(layer, 2, 2, 16, tight, objective="latency"))
     assert capped.latency_cycles >= 4 * fast.latency_cycles
 
 
 def test_bit_serial_cycles_scale_with_both_bitwidths():
     accel = make_accel(rows=4, cols=4, buffer_kb=64, kind="bit-serial", lanes=16, dataflow="ws")
     layer = Layer("x", "conv", 16, 16, 8, 8, 8, 8, 3, 3, 1, 1)
-    c16 = fine_layer_cost(layer, 16, 16, 16, accel, objective="latency")
-    c4 = fine_layer_cost(layer, 4, 4, 16, accel, objective="latency")
+    c16 = fine_layer_cost(LayerQuery(layer, 16, 16, 16, accel, objective="latency"))
+    c4 = fine_layer_cost(LayerQuery(layer, 4, 4, 16, accel, objective="latency"))
     assert c16.latency_cycles == pytest.approx(16 * c4.latency_cycles, rel=0.05)
 
 
@@ -240,9 +241,10 @@ def test_bit_serial_cycles_scale_with_both_bitwidths():
 def test_depthwise_and_grouped_layers_map(df):
     accel = make_accel(rows=4, cols=4, buffer_kb=16, dataflow=df)
     layer = Layer("dw", "conv", 32, 32, 16, 16, 16, 16, 3, 3, 1, 1, groups=32)
-    cost = fine_layer_cost(layer, 8, 8, 8, accel)
+    cost = fine_layer_cost(LayerQuery(layer, 8, 8, 8, accel))
     assert cost.macs == 32 * 16 * 16 * 9
-    assert cost.latency_cycles >= coarse_layer_cost(layer, 8, 8, 8, accel, 1).latency_cycles
+    ideal = coarse_layer_cost(LayerQuery(layer, 8, 8, 8, accel, 1))
+    assert cost.latency_cycles >= ideal.latency_cycles
     assert cost.mapping.count("|") == 4 and cost.details["mapspace"] > 0
 
 
@@ -253,9 +255,9 @@ def test_rf_too_small_names_layer_and_rf():
     layer = Layer("conv1", "conv", 3, 96, 227, 227, 55, 55, 11, 11, 4, 0)
     with pytest.raises(MappingError,
                        match=r"^layer conv1: the filter RF is too small \(8 words\)"):
-        fine_layer_cost(layer, 16, 16, 16, accel)
+        fine_layer_cost(LayerQuery(layer, 16, 16, 16, accel))
     with pytest.raises(MappingError, match=r"^layer conv1: the shared RF is too small"):
-        fine_layer_cost(layer, 16, 16, 16, shared_rf(make_accel(rf=(4, 2, 1))))
+        fine_layer_cost(LayerQuery(layer, 16, 16, 16, shared_rf(make_accel(rf=(4, 2, 1)))))
 
 
 def test_buffer_too_small_names_layer_and_buffer():
@@ -263,7 +265,7 @@ def test_buffer_too_small_names_layer_and_buffer():
     layer = Layer("big", "conv", 8, 8, 64, 64, 64, 64, 3, 3, 1, 1)
     with pytest.raises(MappingError,
                        match=r"^layer big: the global buffer is too small \(64 bytes\)"):
-        fine_layer_cost(layer, 16, 16, 16, accel)
+        fine_layer_cost(LayerQuery(layer, 16, 16, 16, accel))
 
 
 # --- properties -------------------------------------------------------------------------
@@ -303,7 +305,7 @@ def bits_for(accel, draw):
 
 def fine_or_skip(layer, w, a, o, accel, batch, objective="latency"):
     try:
-        return fine_layer_cost(layer, w, a, o, accel, batch, objective)
+        return fine_layer_cost(LayerQuery(layer, w, a, o, accel, batch, objective))
     except MappingError:
         assume(False)
 
@@ -314,8 +316,8 @@ def test_coarse_le_mid_le_fine(layer, accel, batch, data):
     w, a = bits_for(accel, data.draw)
     out = data.draw(st.sampled_from(VECTOR_BITS))
     fine = fine_or_skip(layer, w, a, out, accel, batch)
-    mid = mid_layer_cost(layer, w, a, out, accel, batch)
-    coarse = coarse_layer_cost(layer, w, a, out, accel, batch)
+    mid = mid_layer_cost(LayerQuery(layer, w, a, out, accel, batch))
+    coarse = coarse_layer_cost(LayerQuery(layer, w, a, out, accel, batch))
     assert coarse.dram_bytes <= mid.dram_bytes <= fine.dram_bytes
     assert coarse.latency_cycles <= mid.latency_cycles <= fine.latency_cycles
     assert mid.energy <= fine.energy
@@ -333,7 +335,8 @@ def test_fewer_bits_never_cost_more_energy(layer, accel, data):
     # the mapspace only grows with fewer bits, so what each objective minimizes never rises
     for objective, metric in (("energy", "energy"), ("latency", "latency_cycles")):
         high = fine_or_skip(layer, w, a, 8, accel, 1, objective)
-        low = fine_layer_cost(layer, w2, a2, 8, accel, 1, objective)  # fits when wider does
+        # fits whenever the wider one does
+        low = fine_layer_cost(LayerQuery(layer, w2, a2, 8, accel, 1, objective))
         assert getattr(low, metric) <= getattr(high, metric) * (1 + 1e-12)
 
 
@@ -344,7 +347,7 @@ def test_batch_four_never_costs_more_per_frame(layer, accel, data):
     # batch 4 contains "batch 1 four times", so what each objective minimizes is at most 4x
     for objective, metric in (("energy", "energy"), ("latency", "latency_cycles")):
         one = fine_or_skip(layer, w, a, 16, accel, 1, objective)
-        four = fine_layer_cost(layer, w, a, 16, accel, 4, objective)
+        four = fine_layer_cost(LayerQuery(layer, w, a, 16, accel, 4, objective))
         assert getattr(four, metric) <= 4 * getattr(one, metric) * (1 + 1e-12)
 
 
@@ -355,7 +358,7 @@ def test_latency_and_edp_objectives_trade_energy(layer, accel, data):
     by = {obj: None for obj in ("energy", "latency", "edp")}
     for obj in by:
         try:
-            by[obj] = fine_layer_cost(layer, w, a, 16, accel, 1, obj)
+            by[obj] = fine_layer_cost(LayerQuery(layer, w, a, 16, accel, 1, obj))
         except MappingError:
             assume(False)
     assert by["energy"].energy <= min(by["latency"].energy, by["edp"].energy)
@@ -375,3 +378,20 @@ def test_huge_batch_is_fast_and_never_slower_per_frame():
     huge = estimate(workload, strategy, accel, "fine", batch=10 ** 11).totals()
     assert huge["macs"] == one["macs"] * 10 ** 11
     assert huge["latency_cycles"] <= one["latency_cycles"] * 10 ** 11 * (1 + 1e-9)
+
+
+def test_layer_cache_keys_on_the_query_and_stays_bounded(monkeypatch):
+    from hwflow.hw import levels
+
+    accel = make_accel(rows=2, cols=2, buffer_kb=1, bandwidth=None)
+    layer = Layer("a", "conv", 2, 2, 4, 4, 4, 4, 3, 3, 1, 1)
+    levels.clear_cache()
+    first = levels.layer_cost(LayerQuery(layer, 8, 8, 8, accel), "fine")
+    renamed = replace(layer, name="b")  # same shape: the same cached cost
+    assert levels.layer_cost(LayerQuery(renamed, 8, 8, 8, accel), "fine") is first
+    assert levels.cache_size() == 1
+    monkeypatch.setattr(levels, "CACHE_SIZE", 3)
+    for bits in (16, 4, 2, 1):
+        levels.layer_cost(LayerQuery(layer, bits, bits, 8, accel), "fine")
+    assert levels.cache_size() == 3  # least recently used entries went first
+    levels.clear_cache()

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hwflow.catalog import load_accelerator, load_workload
 from hwflow.hw.fine import backend, build_aot, kernel as K, mapspace, sources
 from hwflow.hw.fine.mapper import kernel_args
+from hwflow.hw.query import LayerQuery
 from tests.test_fine import bits_for, kernel_search, layers, setups
 
 
@@ -36,7 +37,7 @@ def test_aot_equals_jit_on_catalog_layers(name, dataflow):
         for layer in load_workload(model).layers:
             for bits, objective, batch in [((16, 16, 16), "energy", 1), ((4, 8, 4), "edp", 4),
                                            ((2, 2, 8), "latency", 2)]:
-                same_answer(kernel_args(layer, *bits, accel, batch, objective)[1])
+                same_answer(kernel_args(LayerQuery(layer, *bits, accel, batch, objective))[1])
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -45,7 +46,7 @@ def test_aot_equals_jit_on_catalog_layers(name, dataflow):
 def test_aot_equals_jit_on_random_layers(layer, accel, batch, objective, data):
     w, a = bits_for(accel, data.draw)
     out = data.draw(st.sampled_from([2, 4, 8, 16]))
-    same_answer(kernel_args(layer, w, a, out, accel, batch, objective)[1])
+    same_answer(kernel_args(LayerQuery(layer, w, a, out, accel, batch, objective))[1])
 
 
 def copy_sources(folder: Path) -> None:

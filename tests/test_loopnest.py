@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from hwflow.hw.fine import layout as L, reference
 from hwflow.hw.fine.mapper import search_layer
 from hwflow.hw.fine.mapspace import DATAFLOW_CODES, FineMapping, pass_shape, spatial_count
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.tiling import DIMS, MappingError
 from hwflow.workload import Layer
 from tests.conftest import make_accel, replace
@@ -88,7 +89,7 @@ def assert_counts_equal(sim, dram_read, dram_write, buf_r, buf_w, array, rf, com
 def test_kernel_counts_equal_the_simulator_on_its_best_mapping(layer, accel, batch, objective,
                                                                data):
     w, a, o = bits(accel, data.draw)
-    mapping, f, _ = search_layer(layer, w, a, o, accel, batch, objective)
+    mapping, f, _ = search_layer(LayerQuery(layer, w, a, o, accel, batch, objective))
     assume(mapping is not None)
     sim = sim_of(layer, w, a, o, accel, batch, mapping)
     assert sim.macs == layer.macs * batch
@@ -146,7 +147,7 @@ def test_simulator_covers_every_dataflow_and_engine():
         accel = make_accel(rows=2, cols=4, kind=kind, lanes=4 if kind == "bit-serial" else 1,
                            dataflow=df, bandwidth=None)
         try:
-            mapping, f, _ = search_layer(layer, 8, 8, 16, accel, 1, "latency")
+            mapping, f, _ = search_layer(LayerQuery(layer, 8, 8, 16, accel, 1, "latency"))
         except MappingError:
             continue
         sim = simulate(layer, 8, 8, 16, accel, 1, mapping.tile, mapping.dram_class,

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from hwflow.hw.coarse import coarse_layer_cost, ideal_dram_bits
 from hwflow.hw.mid import best_buffer_tiling, mid_layer_cost
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.tiling import (DIMS, MappingError, dims_of, divisors, footprint_bits, tile_sizes,
                               traffic_bits)
 from hwflow.workload import Layer
@@ -92,8 +93,8 @@ def layers(draw):
        kb=st.sampled_from([0.5, 2, 8]))
 def test_mid_never_beats_coarse(layer, w, a, o, batch, kb):
     accel = make_accel(buffer_kb=kb, bandwidth=2.0)
-    coarse = coarse_layer_cost(layer, w, a, o, accel, batch)
-    mid = mid_layer_cost(layer, w, a, o, accel, batch)
+    coarse = coarse_layer_cost(LayerQuery(layer, w, a, o, accel, batch))
+    mid = mid_layer_cost(LayerQuery(layer, w, a, o, accel, batch))
     assert mid.dram_bytes >= coarse.dram_bytes
     assert mid.latency_cycles >= coarse.latency_cycles
     assert mid.macs == coarse.macs and mid.frac_ops == coarse.frac_ops

@@ -18,6 +18,7 @@ import yaml
 from hwflow.catalog import load_accelerator, load_workload
 from hwflow.hw.fine import fine_layer_cost
 from hwflow.hw.levels import estimate
+from hwflow.hw.query import LayerQuery
 from hwflow.strategy import uniform_strategy
 
 VALIDATION = Path(__file__).parent / "validation"
@@ -96,8 +97,8 @@ def test_rs_beats_other_dataflows_on_alexnet_conv_as_isca16():
 
     def conv_energy(dataflow: str) -> float:
         # nn_dataflow and ISCA'16 pick each dataflow's energy-optimal mapping
-        return sum(fine_layer_cost(layer, 16, 16, 16, accel.with_dataflow(dataflow), batch,
-                                   "energy").energy
+        chip = accel.with_dataflow(dataflow)
+        return sum(fine_layer_cost(LayerQuery(layer, 16, 16, 16, chip, batch, "energy")).energy
                    for name in comparison["layers"] for layer in towers[name])
 
     rs = conv_energy("rs")

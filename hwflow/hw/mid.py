@@ -25,6 +25,7 @@ import numpy as np
 
 from hwflow.hw.coarse import ideal_cycles
 from hwflow.hw.engines import frac_ops
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.report import LayerCost
 from hwflow.hw.spec import Accelerator
 from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, RELEVANT, BufferTiling, MappingError,
@@ -86,8 +87,9 @@ def best_buffer_tiling(layer: Layer, w_bits: int, a_bits: int, out_bits: int,
                         read_bits=read_bits, write_bits=write_bits)
 
 
-def mid_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int,
-                   accel: Accelerator, batch: int) -> LayerCost:
+def mid_layer_cost(query: LayerQuery) -> LayerCost:
+    layer, w_bits, a_bits, batch = query.layer, query.w_bits, query.a_bits, query.batch
+    out_bits, accel = query.out_bits, query.accelerator
     macs = layer.macs * batch
     tiling = best_buffer_tiling(layer, w_bits, a_bits, out_bits, accel, batch)
     dram_bytes = tiling.bits / 8

@@ -15,6 +15,7 @@ import numpy as np
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import layer_cost
 from hwflow.hw.mid import MappingError
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.spec import Accelerator
 from hwflow.search.accelerator_genes import AcceleratorSpace
 from hwflow.workload import Workload
@@ -57,8 +58,9 @@ class HardwareTable:
             layer_pos, rest = divmod(int(index), v ** 3)
             wi, rest = divmod(rest, v * v)
             ai, oi = divmod(rest, v)
-            cost = layer_cost(self.workload.layers[layer_pos], self._bits[wi], self._bits[ai],
-                              self._bits[oi], self.accel, self.batch, self.level, self.objective)
+            cost = layer_cost(LayerQuery(self.workload.layers[layer_pos], self._bits[wi],
+                                         self._bits[ai], self._bits[oi], self.accel, self.batch,
+                                         self.objective), self.level)
             if self.has_energy is None:
                 self.has_energy = cost.energy is not None
             for metric in LAYER_METRICS:
@@ -134,8 +136,8 @@ class AcceleratorCosts:
         for i, layer in enumerate(layers):
             out_bits = int(a[i + 1]) if i + 1 < len(layers) else accel.word_bits
             try:
-                costs.append(layer_cost(layer, int(w[i]), int(a[i]), out_bits, accel, batch,
-                                        self.level, self.objective))
+                costs.append(layer_cost(LayerQuery(layer, int(w[i]), int(a[i]), out_bits, accel,
+                                                   batch, self.objective), self.level))
             except MappingError:
                 unmapped += 1
         has_energy = self.level != "coarse"

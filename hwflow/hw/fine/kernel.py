@@ -12,17 +12,11 @@ enumerating them:
 Candidates are compared on (objective, tie-break) and then on their enumeration key, so
 kernel and reference pick the same mapping.
 
-Layout of the argument arrays (built by ``mapper``):
-- lay: N, G, K, C, P, Q, R, S, stride, dilation (per-group K and C)
-- cand_*: DRAM tile candidates per dimension (``mapspace.tile_candidates``)
-- reps: the three canonical DRAM orders as dimension indices (``mid.CANDIDATE_ORDERS``)
-- hw: rows, cols, word, b_max, engine, lanes, dataflow, objective, w_bits, a_bits,
-  out_bits, buffer bits, then the RF layout: ``mapspace.rf_packing`` (6 ints), filter,
-  fmap and psum words, shared (0/1), RS cuts (0/1)
-- cost: DRAM read/write, buffer read/write, array, RF read/write, DRAM bytes/cycle
-  (0: unlimited), MAC energy (Frac.OPs × mac_cost), MACs
-
-and of the three it returns, (best_i, best_f, stats): ``layout``.
+Arguments (built by ``mapper``): lay, hw and cost with the named indices of ``layout``
+(LAY_*, HW_*, C_*); cand_*: DRAM tile candidates per dimension
+(``mapspace.tile_candidates``); reps: the three canonical DRAM orders as dimension
+indices (``tiling.CANDIDATE_ORDERS``). What it returns, (best_i, best_f, stats):
+``layout`` too.
 """
 
 from __future__ import annotations
@@ -32,6 +26,7 @@ from numba import njit
 from numba.extending import register_jitable
 
 from hwflow.hw.fine import mapspace
+from hwflow.hw.fine import layout as L
 from hwflow.hw.fine.layout import (BF_ARRAY, BF_ARRAY_WORDS, BF_BUF_READS, BF_BUF_WRITES,
                                    BF_COMPUTE, BF_DRAM, BF_DRAM_CYCLES, BF_DRAM_READ,
                                    BF_DRAM_WRITE, BF_ENERGY, BF_LATENCY, BF_MAC, BF_RF,
@@ -79,7 +74,7 @@ def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, co
     (dimension indices, outermost first): (read bits, write bits, output refetch); fills
     ``counts`` with the tiles of weights, inputs and outputs moved (``mid.fetch_counts``)."""
     trips = np.empty(6, dtype=np.int64)
-    for d in range(6):
+    for d in range(6):  # lay starts with N, G, K, C, P, Q: the DIMS order of a tile
         trips[d] = -(-lay[d] // tile[d])
     for op in range(3):
         counts[op] = 1
@@ -91,9 +86,9 @@ def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, co
             if _RELEVANT[op, d] == 1 and trips[d] > 1:
                 counts[op] = cum
     n, g, k, c, p, q = tile[0], tile[1], tile[2], tile[3], tile[4], tile[5]
-    w_el = g * k * c * lay[6] * lay[7]
-    i_el = (n * g * c * _touched_int(p, lay[6], lay[8], lay[9])
-            * _touched_int(q, lay[7], lay[8], lay[9]))
+    r, s, stride, dil = lay[L.LAY_R], lay[L.LAY_S], lay[L.LAY_STRIDE], lay[L.LAY_DILATION]
+    w_el = g * k * c * r * s
+    i_el = n * g * c * _touched_int(p, r, stride, dil) * _touched_int(q, s, stride, dil)
     o_el = n * g * k * p * q
     out_tiles = trips[0] * trips[1] * trips[2] * trips[4] * trips[5]
     refetch = counts[2] // out_tiles
@@ -110,15 +105,23 @@ def _build_search(digest: str):
         """Best mapping of one layer; returns (best_i, best_f, stats), see ``layout``."""
         if len(digest) == 0:  # never true: makes ``digest`` part of the cache key
             raise ValueError("no sources digest")
-        big_n, big_g, big_k, big_c, big_p, big_q = lay[0], lay[1], lay[2], lay[3], lay[4], lay[5]
-        r, s, stride, dil = lay[6], lay[7], lay[8], lay[9]
-        rows, cols, word, b_max, engine, lanes = hw[0], hw[1], hw[2], hw[3], hw[4], hw[5]
-        df, obj, w_bits, a_bits, out_bits, buffer_bits = hw[6], hw[7], hw[8], hw[9], hw[10], hw[11]
-        per_f, each_f, per_i, each_i, per_p, each_p = hw[12], hw[13], hw[14], hw[15], hw[16], hw[17]
-        words_f, words_i, words_p, shared = hw[18], hw[19], hw[20], hw[21] == 1
-        cuts = hw[22] == 1
-        dram_r, dram_w, buf_r, buf_w, arr_cost = cost[0], cost[1], cost[2], cost[3], cost[4]
-        rf_r, rf_w, bandwidth, e_mac, macs = cost[5], cost[6], cost[7], cost[8], cost[9]
+        big_n, big_g, big_k = lay[L.LAY_N], lay[L.LAY_G], lay[L.LAY_K]
+        big_c, big_p, big_q = lay[L.LAY_C], lay[L.LAY_P], lay[L.LAY_Q]
+        r, s, stride, dil = lay[L.LAY_R], lay[L.LAY_S], lay[L.LAY_STRIDE], lay[L.LAY_DILATION]
+        rows, cols, word, b_max = hw[L.HW_ROWS], hw[L.HW_COLS], hw[L.HW_WORD], hw[L.HW_B_MAX]
+        engine, lanes = hw[L.HW_ENGINE], hw[L.HW_LANES]
+        df, obj = hw[L.HW_DATAFLOW], hw[L.HW_OBJECTIVE]
+        w_bits, a_bits, out_bits = hw[L.HW_W_BITS], hw[L.HW_A_BITS], hw[L.HW_OUT_BITS]
+        buffer_bits = hw[L.HW_BUFFER_BITS]
+        pk = L.HW_RF_PACKING
+        per_f, each_f, per_i, each_i, per_p, each_p = (hw[pk], hw[pk + 1], hw[pk + 2],
+                                                       hw[pk + 3], hw[pk + 4], hw[pk + 5])
+        words_f, words_i, words_p = hw[L.HW_FILTER_WORDS], hw[L.HW_FMAP_WORDS], hw[L.HW_PSUM_WORDS]
+        shared, cuts = hw[L.HW_SHARED] == 1, hw[L.HW_RS_CUTS] == 1
+        dram_r, dram_w = cost[L.C_DRAM_READ], cost[L.C_DRAM_WRITE]
+        buf_r, buf_w, arr_cost = cost[L.C_BUF_READ], cost[L.C_BUF_WRITE], cost[L.C_ARRAY]
+        rf_r, rf_w, bandwidth = cost[L.C_RF_READ], cost[L.C_RF_WRITE], cost[L.C_BANDWIDTH]
+        e_mac, macs = cost[L.C_MAC_ENERGY], cost[L.C_MACS]
 
         vectorized = engine == 0
         u_max = max(1, b_max // max(w_bits, a_bits)) if vectorized else lanes
