@@ -29,7 +29,6 @@ splits), where the kernel's average extents are exact; dilation 1.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 
 from hwflow.hw.spec import Accelerator
@@ -174,6 +173,7 @@ class _Walk:
         self.rf = rf
         self.t1 = tuple(_exact(self.loops[j], rf[j]) for j in range(3))
         self.holds = {"rs": "wio", "ws": "w", "os": "o"}[self.df]
+        self.placed, self.piece_rows = 1, 0  # RS: pieces side by side in a pass, their rows
         if self.df == "rs":
             self.piece_rows = _exact(self.t["p"], self.lay.pieces)
             self.placed = _exact(self.lay.pieces, self.lay.in_time)
@@ -226,7 +226,7 @@ class _Walk:
 
     # --- buffer ↔ array ↔ RF: one group of one buffer tile -------------------------------
     def passes(self, ids: dict[str, tuple]) -> None:
-        lay, t, rf, t1, out = self.lay, self.t, self.rf, self.t1, self.out
+        lay, t, rf, t1 = self.lay, self.t, self.rf, self.t1
         relevant = {"w": (0, 1), "i": (0, 2), "o": (1, 2)}  # pass loops i, o, b
         # a block that is the tile's whole share stays in the RFs across DRAM iterations
         # that keep the tile (one group per tile; a folded filter is not kept whole)
@@ -234,11 +234,11 @@ class _Walk:
                  and (op == "o" or lay.folds_h == 1) for op in "wio"}
         block_of: dict[str, tuple | None] = {}
         for op in "wio":
-            kept = whole[op] and self.rf_tile[op] == (ids[op] if op != "o" else ids["o"])
+            kept = whole[op] and self.rf_tile[op] == ids[op]
             block_of[op] = (0, 0) if kept else None
         for outer in itertools.product(*(range(t1[j]) for j in self.order)):
             t1_at = dict(zip(self.order, outer))
-            for inner in itertools.product(*(range(rf[j]) for j in range(3))):
+            for _inner in itertools.product(*(range(rf[j]) for j in range(3))):
                 self.one_pass()
                 block = {op: tuple(t1_at.get(j, 0) for j in relevant[op]) for op in "wio"}
                 for op in "wio":
@@ -250,7 +250,7 @@ class _Walk:
             self.rf_tile[op] = ids[op] if whole[op] else None
 
     def one_pass(self) -> None:
-        lay, t, lane, out = self.lay, self.t, self.lane, self.out
+        lay, lane, out = self.lay, self.lane, self.out
         r, s = self.layer.k_h, self.layer.k_w
         macs = lay.chans_in * lay.chans_out * lane[1] * lane[2] * self.pixels() * r * s
         out.macs += macs
@@ -287,7 +287,7 @@ class _Walk:
             return
         reads, words = _amounts(op, self.df, self.layer, lay, self.t,
                                 (span_i, span_o if op == "w" else span_b), lane,
-                                getattr(self, "placed", 1), getattr(self, "piece_rows", 0),
+                                self.placed, self.piece_rows,
                                 _span(range(self.t["q"]), self.layer.k_w, self.layer.stride))
         share = self.share["w" if op == "w" else "a"]
         out.buffer_reads += reads * share
