@@ -395,3 +395,14 @@ def test_layer_cache_keys_on_the_query_and_stays_bounded(monkeypatch):
         levels.layer_cost(LayerQuery(layer, bits, bits, 8, accel), "fine")
     assert levels.cache_size() == 3  # least recently used entries went first
     levels.clear_cache()
+
+
+def test_a_stated_bandwidth_gives_the_roofline_and_stall_cycles():
+    layer = Layer("x", "conv", 8, 8, 8, 8, 8, 8, 3, 3, 1, 1)
+    unlimited = fine_layer_cost(LayerQuery(layer, 16, 16, 16, make_accel(bandwidth=None)))
+    assert unlimited.details["stall_cycles"] == 0
+    slow = fine_layer_cost(LayerQuery(layer, 16, 16, 16, make_accel(bandwidth=0.01)))
+    dram_cycles = slow.dram_bytes / 0.01
+    assert slow.latency_cycles == pytest.approx(max(slow.details["compute_cycles"], dram_cycles),
+                                                rel=1e-6)
+    assert slow.details["stall_cycles"] == slow.latency_cycles - slow.details["compute_cycles"] > 0
