@@ -389,11 +389,11 @@ def test_layer_cache_keys_on_the_query_and_stays_bounded(monkeypatch):
     first = levels.layer_cost(LayerQuery(layer, 8, 8, 8, accel), "fine")
     renamed = replace(layer, name="b")  # same shape: the same cached cost
     assert levels.layer_cost(LayerQuery(renamed, 8, 8, 8, accel), "fine") is first
-    assert levels.cache_size() == 1
+    assert len(levels._cache) == 1
     monkeypatch.setattr(levels, "CACHE_SIZE", 3)
     for bits in (16, 4, 2, 1):
         levels.layer_cost(LayerQuery(layer, bits, bits, 8, accel), "fine")
-    assert levels.cache_size() == 3  # least recently used entries went first
+    assert len(levels._cache) == 3  # least recently used entries went first
     levels.clear_cache()
 
 

@@ -28,8 +28,18 @@ from hwflow.hw.engines import frac_ops
 from hwflow.hw.query import LayerQuery
 from hwflow.hw.report import LayerCost
 from hwflow.hw.spec import Accelerator
-from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, RELEVANT, BufferTiling, MappingError,
-                              dims_of, footprint_bits, packed_words, tile_sizes, trips_of)
+from hwflow.hw.tiling import (
+    CANDIDATE_ORDERS,
+    DIMS,
+    RELEVANT,
+    BufferTiling,
+    MappingError,
+    dims_of,
+    footprint_bits,
+    packed_words,
+    tile_sizes,
+    trips_of,
+)
 from hwflow.workload import Layer
 
 
