@@ -22,7 +22,7 @@ from hwflow.cli import main
 from hwflow.config import ConfigError, accelerator_from_yaml, accelerator_yaml
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import estimate
-from hwflow.hw.mid import MappingError
+from hwflow.hw.tiling import MappingError
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.experiment import load_experiment
 from hwflow.search.ga.operators import AlleleMutation

@@ -18,9 +18,9 @@ import numpy as np
 
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import layer_cost
-from hwflow.hw.mid import MappingError
 from hwflow.hw.query import LayerQuery
 from hwflow.hw.spec import Accelerator
+from hwflow.hw.tiling import MappingError
 from hwflow.search.space.accelerator_genes import AcceleratorSpace
 from hwflow.workload import Workload
 
