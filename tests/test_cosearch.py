@@ -335,7 +335,7 @@ def test_both_cost_tables_answer_the_one_protocol_like_estimate():
     """Fitness asks any cost table the same question; both answer it with estimate's totals
     and the accelerator genes of each genome (none for a fixed accelerator)."""
     workload = tiny_workload(4)
-    accel = load_accelerator("spatial-256")
+    accel = load_accelerator("eyeriss-256-db")  # untied: w != a
     w = np.array([[8, 4, 2, 8], [4, 4, 8, 2]])
     a = np.array([[8, 8, 4, 2], [2, 4, 8, 8]])
     fixed = HardwareTable(workload, accel, "mid")
