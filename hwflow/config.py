@@ -208,7 +208,8 @@ def accelerator_yaml(accel: Accelerator, name: str | None = None,
         engine["lanes"] = accel.engine.lanes
     return {
         "name": name or accel.name, "description": description,
-        "array": {"rows": accel.rows, "cols": accel.cols}, "engine": engine,
+        "array": {"rows": accel.rows, "cols": accel.cols, "rs_cuts": accel.rs_cuts},
+        "engine": engine,
         "dataflow": accel.dataflow, "word_bits": accel.word_bits, "mac_cost": accel.mac_cost,
         "supported_bits": list(accel.supported_bits), "tied_bits": accel.tied_bits,
         "memory": {
