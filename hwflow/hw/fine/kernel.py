@@ -47,7 +47,7 @@ for _helper in mapspace.KERNEL_HELPERS:  # compiled inline wherever the kernel c
 # editing any one recompiles it.
 SOURCES_DIGEST = sources_digest()
 
-# relevance of n, g, k, c, p, q to weights, inputs, outputs (mid.RELEVANT)
+# relevance of n, g, k, c, p, q to weights, inputs, outputs (tiling.RELEVANT)
 _RELEVANT = np.array([[0, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 1], [1, 1, 1, 0, 1, 1]],
                      dtype=np.int64)
 
@@ -72,7 +72,7 @@ def _packed(count, bits, word):
 def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, counts):
     """Mid's ``traffic_bits`` for one tile (n, g, k, c, p, q) and one DRAM order
     (dimension indices, outermost first): (read bits, write bits, output refetch); fills
-    ``counts`` with the tiles of weights, inputs and outputs moved (``mid.fetch_counts``)."""
+    ``counts`` with the tiles of weights, inputs and outputs moved (``tiling.fetch_counts``)."""
     trips = np.empty(6, dtype=np.int64)
     for d in range(6):  # lay starts with N, G, K, C, P, Q: the DIMS order of a tile
         trips[d] = -(-lay[d] // tile[d])
@@ -173,7 +173,7 @@ def _build_search(digest: str):
             jn = rest // sizes[1]
             n, g, k, c = cand_n[jn], cand_g[jg], cand_k[jk], cand_c[jc]
             p, q = cand_p[jp], cand_q[jq]
-            # buffer capacity: mid.footprint_bits
+            # buffer capacity: tiling.footprint_bits
             w_el = g * k * c * r * s
             i_el = n * g * c * _touched_int(p, r, stride, dil) * _touched_int(q, s, stride, dil)
             o_el = n * g * k * p * q

@@ -3,18 +3,21 @@
 A Fine mapping of one layer has four parts, outermost first:
 
 1. **DRAM ↔ buffer.** One of Mid's buffer tilings: tile sizes of n, g, k, c, p, q from
-   ``mid.tile_sizes`` that fit ``mid.footprint_bits``, and one of Mid's DRAM loop orders
+   ``tiling.tile_sizes`` that fit ``tiling.footprint_bits``, and one of Mid's DRAM loop orders
    (all 120 orders with g outermost; only three of them can be optimal, see
    ``DRAM_CLASSES``). Traffic is Mid's refetch rule, so Fine can never beat Mid.
    Every dataflow streams whole output rows (the q tile is Q). Row stationary also keeps
    at least one "fold piece" of ceil(P/fold) output rows per tile, where fold is how often
    the ofmap height is folded over the array width (nn_dataflow's processing pass).
 2. **Spatial.** How one buffer tile is laid onto the rows × cols PE array (RS: logical PE
-   set R × E with fold/replicate; WS: C × K; OS: P × Q replicated over K). This yields a
-   *processing pass* and three loops over passes: i (input channels), o (output
-   channels) and b (batch × spatial folds), with trip counts L_i, L_o, L_b.
+   set R × E cut into ofmap-row pieces, folded and replicated, ``rs_option_at``; WS:
+   C × K; OS: P × Q replicated over K). This yields a *processing pass* and three loops
+   over passes: i (input channels), o (output channels) and b (batch × map pieces in
+   time), with trip counts L_i, L_o, L_b. What the PE holds across passes and reads from
+   its RF per MAC depends on the dataflow (``holds``, ``rf_rates``, ``psum_exits``).
 3. **Lanes.** A vectorized PE acts as V virtual PEs, a bit-serial PE has ``lanes`` lanes:
-   one of the pass loops i, o, b is unrolled u-fold inside the PE (u ≤ V or lanes).
+   the o or the b pass loop is unrolled u-fold inside the PE (u ≤ V or lanes); every lane
+   computes its own outputs with its own b_max psum.
 4. **RF and buffer loops.** RF interleave factors (i2, o2, b2), each dividing its loop
    count, say how many passes' data each PE keeps in its RF (channels interleaved in the
    RF); the remaining factors L/t2 run at the buffer level in one of 3! orders, of which
@@ -53,7 +56,7 @@ OBJECTIVE_CODES: dict[str, int] = {"energy": 0, "latency": 1, "edp": 2}
 PASS_LOOPS: tuple[str, ...] = ("i", "o", "b")  # input channels, output channels, batch×folds
 
 # DRAM loop-order classes, named by the operand the innermost multi-trip DRAM loop lets
-# stay in the buffer; their representatives are mid.CANDIDATE_ORDERS in this order.
+# stay in the buffer; their representatives are tiling.CANDIDATE_ORDERS in this order.
 DRAM_CLASSES: tuple[str, ...] = ("w", "i", "o")
 
 
@@ -406,7 +409,7 @@ class FineMapping:
 
     dataflow: str
     tile: tuple[int, int, int, int, int, int]  # n, g, k, c, p, q per buffer tile
-    dram_class: int  # index into DRAM_CLASSES (= mid.CANDIDATE_ORDERS)
+    dram_class: int  # index into DRAM_CLASSES (= tiling.CANDIDATE_ORDERS)
     variant: int  # spatial variant, see spatial_count
     lane_loop: int  # pass loop unrolled over lanes (index into PASS_LOOPS), -1: none
     lanes: int  # u, 1 when lane_loop is -1

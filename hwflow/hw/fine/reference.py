@@ -2,7 +2,7 @@
 mapper that walks the whole mapspace one mapping at a time.
 
 Same mapspace (``mapspace``) and cost model as the Numba kernel, but none of its
-shortcuts: all 120 DRAM loop orders go through ``mid.traffic_bits``, all 3! buffer-level
+shortcuts: all 120 DRAM loop orders go through ``tiling.traffic_bits``, all 3! buffer-level
 orders through the generic refetch rule, and every (DRAM order, buffer order) pair is
 costed. Slow; tests use it on small layers to check that the kernel finds exactly its
 optimum, and hand-computed tests check its access counts.
@@ -11,15 +11,15 @@ Cost model of one mapping (docs/hardware-model.md has the derivation):
 
 - DRAM: Mid's traffic for the tile and order; energy per word read / written.
 - Per buffer tile and group, a processing pass repeats L_i·L_o·L_b times. Weights and
-  inputs move (buffer reads, array deliveries) once per (tile, group) times their
-  buffer-level fetch count (the refetch rule over the pass loops outside the RF), or once
-  per DRAM fetch of their tile when the RFs hold the tile's whole share (nn_dataflow's
-  rule across the buffer boundary). Each output passes through the array f times in
-  all: f buffer writes (the last at the next layer's a_bits, the others as b_max partial
-  sums) and f−1 partial-sum reads.
-- RF: per MAC, one filter and one fmap read and one psum read+write, divided by the lanes
-  that share them (SPEC §3: V operands per packed RF read; lanes over input channels
-  reduce into one psum).
+  inputs the dataflow holds move (buffer reads, array deliveries) once per (tile, group)
+  times their buffer-level fetch count (the refetch rule over the pass loops outside the
+  RF), or once per DRAM fetch of their tile when the RFs hold the tile's whole share
+  (nn_dataflow's rule across the buffer boundary); streamed ones move on every pass.
+  Each output leaves the array f times in all: f buffer writes (the last at the next
+  layer's a_bits, the others as b_max partial sums) and f−1 partial-sum reads.
+- RF: per MAC, reads of the operands the dataflow holds (``mapspace.rf_rates``: RS filter,
+  fmap and psum; WS filter; OS psum), packed reads shared by the lanes; each lane keeps
+  its own psum (HW-FlowQ §3.3.1), so psum accesses do not fall with the lanes.
 - MAC: Frac.OPs × mac_cost. Latency: passes × pass cycles (bit-serial: × b_W·b_A),
   rooflined against the DRAM transfer like Mid.
 """
