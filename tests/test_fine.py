@@ -20,8 +20,7 @@ from hwflow.hw.fine.sources import sources_digest
 from hwflow.hw.levels import estimate
 from hwflow.hw.mid import mid_layer_cost
 from hwflow.hw.query import LayerQuery
-from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, tile_sizes,
-                              traffic_bits)
+from hwflow.hw.tiling import CANDIDATE_ORDERS, DIMS, MappingError, dims_of, tile_sizes, traffic_bits
 from hwflow.strategy import uniform_strategy
 from hwflow.workload import Layer
 from tests.conftest import make_accel, replace

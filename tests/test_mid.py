@@ -10,8 +10,7 @@ from hypothesis import given, settings, strategies as st
 from hwflow.hw.coarse import coarse_layer_cost, ideal_dram_bits
 from hwflow.hw.mid import best_buffer_tiling, mid_layer_cost
 from hwflow.hw.query import LayerQuery
-from hwflow.hw.tiling import (DIMS, MappingError, dims_of, divisors, footprint_bits, tile_sizes,
-                              traffic_bits)
+from hwflow.hw.tiling import DIMS, MappingError, dims_of, divisors, footprint_bits, tile_sizes, traffic_bits
 from hwflow.workload import Layer
 from tests.conftest import make_accel
 

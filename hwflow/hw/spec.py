@@ -7,10 +7,10 @@ Loading and validating YAML lives in ``hwflow.config``; this module has no I/O.
 
 from __future__ import annotations
 
-from hwflow.errors import HwflowError
-
 from dataclasses import dataclass, replace
 from typing import Literal
+
+from hwflow.errors import HwflowError
 
 Dataflow = Literal["rs", "os", "ws"]
 EngineKind = Literal["vectorized", "bit-serial"]
@@ -70,7 +70,7 @@ class Accelerator:
     def pes(self) -> int:
         return self.rows * self.cols
 
-    def with_dataflow(self, dataflow: Dataflow) -> "Accelerator":
+    def with_dataflow(self, dataflow: Dataflow) -> Accelerator:
         return replace(self, dataflow=dataflow)
 
     def key(self) -> tuple:

@@ -25,17 +25,52 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
-from hwflow.hw.fine import mapspace
-from hwflow.hw.fine import layout as L
-from hwflow.hw.fine.layout import (BF_ARRAY, BF_ARRAY_WORDS, BF_BUF_READS, BF_BUF_WRITES,
-                                   BF_COMPUTE, BF_DRAM, BF_DRAM_CYCLES, BF_DRAM_READ,
-                                   BF_DRAM_WRITE, BF_ENERGY, BF_LATENCY, BF_MAC, BF_RF,
-                                   BF_RF_ACCESSES, BF_SIZE, BF_SRAM, BI_DRAM, BI_FOUND, BI_GLB,
-                                   BI_LANE_LOOP, BI_LANES, BI_RF, BI_SIZE, BI_VARIANT,
-                                   ST_EVALUATED, ST_INNER, ST_MAPSPACE, ST_SIZE, ST_TILES)
-from hwflow.hw.fine.mapspace import (ceil_div, dram_classes_active, holds, lane_at,
-                                     lane_count, pass_shape, psum_exits, rf_fits, rf_rates,
-                                     spatial_count, touched, words_per_elem)
+from hwflow.hw.fine import layout as L, mapspace
+from hwflow.hw.fine.layout import (
+    BF_ARRAY,
+    BF_ARRAY_WORDS,
+    BF_BUF_READS,
+    BF_BUF_WRITES,
+    BF_COMPUTE,
+    BF_DRAM,
+    BF_DRAM_CYCLES,
+    BF_DRAM_READ,
+    BF_DRAM_WRITE,
+    BF_ENERGY,
+    BF_LATENCY,
+    BF_MAC,
+    BF_RF,
+    BF_RF_ACCESSES,
+    BF_SIZE,
+    BF_SRAM,
+    BI_DRAM,
+    BI_FOUND,
+    BI_GLB,
+    BI_LANE_LOOP,
+    BI_LANES,
+    BI_RF,
+    BI_SIZE,
+    BI_VARIANT,
+    ST_EVALUATED,
+    ST_INNER,
+    ST_MAPSPACE,
+    ST_SIZE,
+    ST_TILES,
+)
+from hwflow.hw.fine.mapspace import (
+    ceil_div,
+    dram_classes_active,
+    holds,
+    lane_at,
+    lane_count,
+    pass_shape,
+    psum_exits,
+    rf_fits,
+    rf_rates,
+    spatial_count,
+    touched,
+    words_per_elem,
+)
 from hwflow.hw.fine.sources import sources_digest
 from hwflow.hw.tiling import divisor_capacity, divisors_into
 

@@ -14,14 +14,22 @@ import numpy as np
 from hwflow.hw.coarse import ideal_cycles
 from hwflow.hw.engines import frac_ops
 from hwflow.hw.fine import backend, layout as L
-from hwflow.hw.fine.mapspace import (DATAFLOW_CODES, DRAM_CLASSES, ENGINE_CODES,
-                                     OBJECTIVE_CODES, PASS_LOOPS, FineMapping, pass_shape,
-                                     rf_fits, rf_packing, tile_candidates)
-from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, MappingError, dims_of, footprint_bits,
-                              trips_of)
+from hwflow.hw.fine.mapspace import (
+    DATAFLOW_CODES,
+    DRAM_CLASSES,
+    ENGINE_CODES,
+    OBJECTIVE_CODES,
+    PASS_LOOPS,
+    FineMapping,
+    pass_shape,
+    rf_fits,
+    rf_packing,
+    tile_candidates,
+)
 from hwflow.hw.query import LayerQuery
 from hwflow.hw.report import LayerCost
 from hwflow.hw.spec import Accelerator
+from hwflow.hw.tiling import CANDIDATE_ORDERS, DIMS, MappingError, dims_of, footprint_bits, trips_of
 from hwflow.workload import Layer
 
 _REPS = np.array([[DIMS.index(d) for d in order] for order in CANDIDATE_ORDERS], dtype=np.int64)

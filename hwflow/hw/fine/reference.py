@@ -31,14 +31,38 @@ import math
 from dataclasses import dataclass
 
 from hwflow.hw.engines import frac_ops
-from hwflow.hw.fine.mapspace import (DATAFLOW_CODES, ENGINE_CODES, PASS_LOOPS, FineMapping,
-                                     ceil_div, dram_class, glb_class, holds, lane_at,
-                                     lane_count, pass_shape, psum_exits, rf_fits, rf_packing,
-                                     rf_rates,
-                                     spatial_count, tile_candidates, touched, words_per_elem)
-from hwflow.hw.tiling import (CANDIDATE_ORDERS, DIMS, dims_of, divisors, fetch_counts,
-                              footprint_bits, traffic_bits, trips_of)
+from hwflow.hw.fine.mapspace import (
+    DATAFLOW_CODES,
+    ENGINE_CODES,
+    PASS_LOOPS,
+    FineMapping,
+    ceil_div,
+    dram_class,
+    glb_class,
+    holds,
+    lane_at,
+    lane_count,
+    pass_shape,
+    psum_exits,
+    rf_fits,
+    rf_packing,
+    rf_rates,
+    spatial_count,
+    tile_candidates,
+    touched,
+    words_per_elem,
+)
 from hwflow.hw.spec import Accelerator
+from hwflow.hw.tiling import (
+    CANDIDATE_ORDERS,
+    DIMS,
+    dims_of,
+    divisors,
+    fetch_counts,
+    footprint_bits,
+    traffic_bits,
+    trips_of,
+)
 from hwflow.workload import Layer
 
 # Which pass loops index each operand (the third one is its reuse loop).
