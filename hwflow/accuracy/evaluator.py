@@ -57,6 +57,19 @@ class AccuracySettings:
     scheme: str = "dorefa-pact"  # quantizer scheme
 
 
+def check_runnable(settings: AccuracySettings, device: bool = True) -> None:
+    """Raise a one-line error unless the data set's files are in place and (``device``)
+    the device exists here: what would otherwise fail only at the first fine-tune, after
+    a search has created its run directory."""
+    from hwflow.accuracy.data import check_available
+
+    check_available(settings.dataset, settings.data_dir)
+    if device:
+        from hwflow.accuracy.session import resolve_device
+
+        resolve_device(settings.device)
+
+
 @dataclass(frozen=True)
 class Baseline:
     """The pretrained float model: its validation accuracy and checkpoint."""

@@ -68,7 +68,7 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
     from hwflow.hw.levels import estimate
     from hwflow.strategy import load_strategy, parse_bits, uniform_strategy
 
-    if bits and strategy_file:
+    if bits is not None and strategy_file:
         raise HwflowError("give --bits or --strategy, not both")
     strategy = load_strategy(strategy_file) if strategy_file else None
     stored = strategy.extra if strategy else {}
@@ -82,17 +82,17 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
         raise HwflowError("--model is required (or a --strategy file naming its model)")
     if not accel_name:
         raise HwflowError("--accelerator is required (or a --strategy file naming its accelerator)")
-    level = level or stored.get("level", "fine")
-    batch = batch or int(stored.get("batch", 1))
-    dataflow = dataflow or stored.get("dataflow")
-    objective = objective or stored.get("mapper_objective", "energy")
+    level = level or _stored(strategy_file, stored, "level", LEVELS) or "fine"
+    batch = batch or _stored(strategy_file, stored, "batch") or 1
+    dataflow = dataflow or _stored(strategy_file, stored, "dataflow", DATAFLOWS)
+    objective = objective or _stored(strategy_file, stored, "mapper_objective", OBJECTIVES) or "energy"
 
     workload = load_workload(model_name)
     accel = load_accelerator(accel_name)
     if dataflow:
         accel = accel.with_dataflow(dataflow)
     if strategy is None:
-        w_bits, a_bits = parse_bits(bits) if bits else (16, 16)
+        w_bits, a_bits = parse_bits(bits) if bits is not None else (16, 16)
         strategy = uniform_strategy(workload, w_bits, a_bits)
     elif strategy.model != workload.name:
         raise HwflowError(f"{strategy_file}: strategy is for model {strategy.model!r}, "
@@ -102,6 +102,23 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
         click.echo(json.dumps(report.to_json(), indent=1))
     else:
         _print_report(report, mappings)
+
+
+def _stored(path: str | None, stored: dict, key: str,
+            allowed: tuple[str, ...] | None = None) -> str | int | None:
+    """A setting a strategy file carries (None when absent), checked like its option:
+    one of ``allowed``, or (without ``allowed``) a whole number of at least 1."""
+    from hwflow.errors import HwflowError
+    from hwflow.strategy import is_whole
+
+    value = stored.get(key)
+    if value is None:
+        return None
+    if allowed is None and not (is_whole(value) and value >= 1):
+        raise HwflowError(f"{path}: key '{key}' is {value!r}; allowed: a whole number >= 1")
+    if allowed is not None and value not in allowed:
+        raise HwflowError(f"{path}: key '{key}' is {value!r}; allowed: {', '.join(allowed)}")
+    return value
 
 
 def _print_report(report, show_mappings: bool) -> None:

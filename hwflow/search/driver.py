@@ -24,7 +24,16 @@ from hwflow.metrics import HARDWARE_METRICS
 from hwflow.runs import reports
 from hwflow.runs.front import front_hypervolume, front_of
 from hwflow.runs.meta import RunMeta
-from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore, run_store_path
+from hwflow.runs.store import (
+    STORE_NAME,
+    Evaluation,
+    GenerationRow,
+    RunError,
+    RunLock,
+    RunStore,
+    new_run_or_nothing,
+    run_store_path,
+)
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.experiment import Experiment
 from hwflow.search.fitness import Fitness, FitnessStats
@@ -96,8 +105,9 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
     the initial population (a flow's refinement seeds it with the front of the stage above;
     random genomes fill the rest)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out), contextlib.ExitStack() as owned:
+    if exp.uses_accuracy and accuracy is None:
+        check_can_start(exp)
+    with new_run_or_nothing(out, resume), RunLock(out), contextlib.ExitStack() as owned:
         store_path = run_store_path(out, resume)
         if exp.uses_accuracy and accuracy is None:
             # before the store exists: a cluster that cannot be reached leaves no run behind
@@ -110,6 +120,14 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
                 history = store.generations(exp.config.level)
                 raise SearchStopped(out, history[-1].generation if history else 0) from None
             return session.run(plots)
+
+
+def check_can_start(exp: Experiment) -> None:
+    """What fails only once a search is under way, checked before it writes anything: the
+    data set's files and (unless a remote cluster runs the evaluations) the device."""
+    from hwflow.accuracy.evaluator import check_runnable
+
+    check_runnable(accuracy_settings(exp), device=exp.config.execution.scheduler is None)
 
 
 def first_difference(stored: Any, current: Any, path: str = "") -> str | None:

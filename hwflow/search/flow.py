@@ -34,8 +34,23 @@ from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.hw.mid import MappingError
 from hwflow.runs import reports
 from hwflow.runs.front import violation
-from hwflow.runs.store import STORE_NAME, FlowStep, RunError, RunLock, RunStore, run_store_path
-from hwflow.search.driver import Progress, RunResult, SearchStopped, check_settings, run_search
+from hwflow.runs.store import (
+    STORE_NAME,
+    FlowStep,
+    RunError,
+    RunLock,
+    RunStore,
+    new_run_or_nothing,
+    run_store_path,
+)
+from hwflow.search.driver import (
+    Progress,
+    RunResult,
+    SearchStopped,
+    check_can_start,
+    check_settings,
+    run_search,
+)
 from hwflow.search.experiment import Experiment
 from hwflow.strategy import Strategy, StrategyError
 
@@ -60,8 +75,10 @@ def run_flow(exp: Experiment, out: str | Path, resume: bool = False,
     """Run (or continue) the flow ``exp`` declares into ``out``. ``accuracy`` makes each
     step's accuracy dispatch (default: the driver's); ``announce`` hears one line per step."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
+    if accuracy is None and any("accuracy" in s.objectives or s.constraints.accuracy_min is not None
+                                for s in exp.stages):
+        check_can_start(exp)
+    with new_run_or_nothing(out, resume), RunLock(out):
         store_path = run_store_path(out, resume)
         with RunStore(store_path) as store:
             check_settings(exp, out, store)
