@@ -182,6 +182,10 @@ def search(experiment: str, out: str | None, resume: bool, workers: int | None,
         click.echo(f"{stop}; continue with: hwflow search {experiment} --out {out_dir} --resume",
                    err=True)
         sys.exit(130)
+    except KeyboardInterrupt:  # outside a search's generations (setting up, writing reports)
+        click.echo(f"stopped; what was stored stays in {out_dir}: run the command again "
+                   "(with --resume if it holds a run.sqlite)", err=True)
+        sys.exit(130)
     if exp.stages:
         _flow_summary(result)
     else:

@@ -18,7 +18,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from hwflow.errors import HwflowError
 
@@ -89,31 +89,31 @@ def run_store_path(out: Path, resume: bool) -> Path:
 
 
 @contextlib.contextmanager
-def new_run_or_nothing(out: Path, resume: bool) -> Iterator[None]:
-    """Run the body in ``out``; if it fails before anything was stored in a run it started
-    (no evaluation, no flow step), remove what it created, so that the corrected command
-    is not refused as "already holds a run". A resumed or existing run is never touched."""
-    made_folder = not out.exists()
+def new_run_or_nothing(out: Path, resume: bool) -> Iterator[Callable[[], None]]:
+    """Create ``out`` for a run and set it up in the body, which calls the function it is
+    given once the run has started. If the body fails before that, what this new run
+    created is removed (its store, lock and folders), so that the corrected command is not
+    refused as "already holds a run". A resumed or started run is never touched."""
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     store_path = out / STORE_NAME
     new_store = not resume and not store_path.exists()
+    started = False
+
+    def mark_started() -> None:
+        nonlocal started
+        started = True
+
     out.mkdir(parents=True, exist_ok=True)
     try:
-        yield
+        yield mark_started
     except BaseException:
-        if new_store and store_path.is_file() and _holds_nothing(store_path):
+        if not started and new_store:
             for name in (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", LOCK_NAME):
                 (out / name).unlink(missing_ok=True)
-        if made_folder and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+            for folder in created:
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
         raise
-
-
-def _holds_nothing(store_path: Path) -> bool:
-    try:
-        with RunStore(store_path, read_only=True) as store:
-            return store.stored_nothing()
-    except RunError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -301,11 +301,6 @@ class RunStore:
         rows = (self.db.execute(query + " WHERE level = ? ORDER BY id", (level,)) if level
                 else self.db.execute(query + " ORDER BY id"))
         return [_evaluation(r) for r in rows]
-
-    def stored_nothing(self) -> bool:
-        """No evaluation and no flow step stored (a run that never got going)."""
-        return not any(self.db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
-                       for table in ("evaluations", "flow"))
 
     def count(self, level: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM evaluations WHERE level = ?",

@@ -50,8 +50,8 @@ if TYPE_CHECKING:
 class SearchStopped(Exception):
     """Ctrl-C (or SIGTERM) stopped the run; everything evaluated so far is stored."""
 
-    def __init__(self, out: Path, generation: int) -> None:
-        super().__init__(f"stopped after generation {generation}; everything evaluated is "
+    def __init__(self, out: Path, generation: int, unit: str = "generation") -> None:
+        super().__init__(f"stopped after {unit} {generation}; everything evaluated is "
                          f"stored in {out / STORE_NAME}")
         self.out, self.generation = out, generation
 
@@ -107,7 +107,7 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
     out = Path(out)
     if exp.uses_accuracy and accuracy is None:
         check_can_start(exp)
-    with new_run_or_nothing(out, resume), RunLock(out), contextlib.ExitStack() as owned:
+    with new_run_or_nothing(out, resume) as started, RunLock(out), contextlib.ExitStack() as owned:
         store_path = run_store_path(out, resume)
         if exp.uses_accuracy and accuracy is None:
             # before the store exists: a cluster that cannot be reached leaves no run behind
@@ -119,6 +119,7 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
             except KeyboardInterrupt:  # e.g. while the float baseline trains
                 history = store.generations(exp.config.level)
                 raise SearchStopped(out, history[-1].generation if history else 0) from None
+            started()  # from here on the run is kept, to be resumed
             return session.run(plots)
 
 

@@ -78,14 +78,19 @@ def run_flow(exp: Experiment, out: str | Path, resume: bool = False,
     if accuracy is None and any("accuracy" in s.objectives or s.constraints.accuracy_min is not None
                                 for s in exp.stages):
         check_can_start(exp)
-    with new_run_or_nothing(out, resume), RunLock(out):
+    with new_run_or_nothing(out, resume) as started, RunLock(out):
         store_path = run_store_path(out, resume)
         with RunStore(store_path) as store:
             check_settings(exp, out, store)
             store.set_meta("name", exp.name)
             if store.get_meta("status") is None:
                 store.set_meta("status", "running")
-            return _Flow(exp, out, store, accuracy, progress, plots, announce).run()
+            flow = _Flow(exp, out, store, accuracy, progress, plots, announce)
+            started()
+            try:
+                return flow.run()
+            except KeyboardInterrupt:  # between two steps (a step's search stops itself)
+                raise SearchStopped(out, len(flow.path), unit="flow step") from None
 
 
 class _Flow:
