@@ -104,9 +104,10 @@ def assert_same_results(out: Path, reference: Path) -> None:
     db.close()
 
 
-def launch(folder: Path, out: Path, log: Path, *extra: str, sleep: float) -> subprocess.Popen:
-    """The real ``hwflow search`` with SlowProxy on its workers."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def launch(folder: Path, out: Path, log: Path, *extra: str, sleep: float,
+           env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The real ``hwflow search`` with SlowProxy on its workers (``env``: added variables)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, str(HELPER), str(sleep), str(log), "--", "search",
          str(folder / "par.yaml"), "--out", str(out), "--no-plots", *extra],

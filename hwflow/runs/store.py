@@ -94,8 +94,10 @@ def new_run_or_nothing(out: Path, resume: bool) -> Iterator[Callable[[], None]]:
     given once the run has started. If the body fails before that, what this new run
     created is removed (its store, lock and folders), so that the corrected command is not
     refused as "already holds a run". A resumed or started run is never touched."""
+    store_path = run_store_path(out, resume)  # before anything exists: a refusal writes nothing
+    if resume:
+        RunStore(store_path, read_only=True).close()  # refuses a store that is not hwflow's
     created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
-    store_path = out / STORE_NAME
     new_store = not resume and not store_path.exists()
     started = False
 
@@ -222,6 +224,8 @@ class RunStore:
         if row is None:
             raise RunError(f"{self.path}: holds another program's tables "
                            f"({', '.join(sorted(tables)[:5])}), not a hwflow run; choose another --out")
+        for (key,) in self.db.execute("SELECT key FROM meta").fetchall():
+            self.get_meta(key)  # every value JSON, as hwflow writes them
         version = self.get_meta("schema_version")
         if version != SCHEMA_VERSION:
             raise RunError(f"{self.path}: written by another hwflow version "
