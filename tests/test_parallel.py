@@ -40,6 +40,7 @@ HELPER = Path(__file__).with_name("parallel_helpers.py")
 EXPERIMENT = """\
 name: par
 model: resnet20
+dataset: synthetic  # SlowProxy trains nothing; the search checks the data is there
 accelerator: spatial-256
 level: coarse
 objectives: [accuracy, frac_ops, dram_bytes]

@@ -155,7 +155,7 @@ class DaskDispatch:
     def float_accuracy(self) -> float:
         future = self.client.submit(float_accuracy_task, self.job, pure=False,
                                     resources=self._resources()[0])
-        with _workers_died("training the float baseline", "run the command again"):
+        with _workers_died("training the float baseline", "fix the cause and run the command again"):
             return future.result()
 
     def run(self, strategies: Sequence[Strategy]) -> Iterator[tuple[int, AccuracyResult]]:
@@ -182,8 +182,8 @@ class DaskDispatch:
             for future in as_completed(futures):
                 key = futures[future]
                 with _workers_died(f"fine-tuning w_bits {list(strategies[positions[key][0]].w_bits)}",
-                                   "every result so far is stored: run the same command with "
-                                   "--resume"):
+                                   "every result so far is stored: fix the cause and run the "
+                                   "same command with --resume"):
                     result = future.result()
                 self._keep(key, strategies[positions[key][0]], result)
                 for i in positions[key]:
@@ -219,7 +219,7 @@ def _workers_died(task: str, then: str) -> Iterator[None]:
         yield
     except KilledWorker:
         raise ParallelError(f"Dask workers died three times {task} (out of memory? killed?); "
-                            f"fix the cause, then {then}") from None
+                            f"{then}") from None
 
 
 def local_processes(workers: int, job: WorkerJob) -> DaskDispatch:

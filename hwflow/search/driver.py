@@ -125,10 +125,12 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
 
 def check_can_start(exp: Experiment) -> None:
     """What fails only once a search is under way, checked before it writes anything: the
-    data set's files and (unless a remote cluster runs the evaluations) the device."""
+    data set's files and the device (here, or on local workers; a Dask cluster's machines
+    have their own, which this machine cannot see)."""
     from hwflow.accuracy.evaluator import check_runnable
 
-    check_runnable(accuracy_settings(exp), device=exp.config.execution.scheduler is None)
+    if exp.config.execution.scheduler is None:
+        check_runnable(accuracy_settings(exp))
 
 
 def first_difference(stored: Any, current: Any, path: str = "") -> str | None:
