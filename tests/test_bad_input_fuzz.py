@@ -1,5 +1,6 @@
 """Fuzzing the experiment, accelerator and strategy schemas (hypothesis): a valid file with
-a few keys replaced, removed or added (or a few bytes spliced into its text) gives either a
+a few keys replaced, removed or added, or numbers moved to other plausible values (or a
+few bytes spliced into its text) gives either a
 valid run / evaluation or one ``error:`` line with a non-zero exit, never a traceback; and
 a refused search writes nothing (no run directory).
 
@@ -67,8 +68,13 @@ def mutated(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
         parent = doc
         for part in path[:-1]:
             parent = parent[part]
-        op = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
-        if op == "replace":
+        op = draw(st.sampled_from(["nudge", "nudge", "replace", "delete", "add"]))
+        old = parent[path[-1]]
+        if op == "nudge" and isinstance(old, (int, float)) and not isinstance(old, bool):
+            # a plausible number of the same kind: most such files are valid and must run
+            parent[path[-1]] = (draw(st.integers(1, 64)) if isinstance(old, int)
+                                else draw(st.floats(0.1, 1000.0)))
+        elif op in ("replace", "nudge"):
             parent[path[-1]] = draw(VALUES)
         elif op == "delete":
             del parent[path[-1]]
@@ -92,7 +98,7 @@ def assert_clean(args: list[str]) -> int:
     return result.exit_code
 
 
-FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
