@@ -1,5 +1,5 @@
 """Every shipped experiment and sweep file under experiments/ validates, and the paper's
-experiment files (experiments/paper/, SPEC §5) ask for what the paper ran."""
+experiment files (experiments/paper/, HW-FlowQ §5) ask for what the paper ran."""
 
 from __future__ import annotations
 

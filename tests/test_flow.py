@@ -1,4 +1,4 @@
-"""The multi-level flow (SPEC §4): refinement when a stage's front meets its constraints,
+"""The multi-level flow (HW-FlowQ's refinement and abstraction): refinement when a stage's front meets its constraints,
 the stage's next candidate when not, abstraction when none is left; the recorded path, its
 CSV and summary, and a killed flow that resumes where it was.
 

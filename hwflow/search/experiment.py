@@ -107,7 +107,7 @@ class ExecutionConfig(Strict):
         return resolve_path(value) if value is not None and value.endswith(".json") else value
 
 
-# What a flow stage may try as its inputs (SPEC §4): Coarse the network and its bitwidths,
+# What a flow stage may try as its inputs (HW-FlowQ's refinement and abstraction): Coarse the network and its bitwidths,
 # Mid the memory hierarchy, Fine the compute architecture.
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "coarse": ("model", "bits", "tied_bits"),
@@ -409,7 +409,7 @@ class Experiment:
             data[section].pop(key)
         return data
 
-    # --- flows (SPEC §4) -----------------------------------------------------------------
+    # --- flows (HW-FlowQ's refinement and abstraction) ----------------------------------
 
     @property
     def stages(self) -> list[StageConfig]:

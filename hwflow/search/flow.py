@@ -1,4 +1,4 @@
-"""The multi-level flow (SPEC §4): refine down Coarse → Mid → Fine, abstract back up.
+"""The multi-level flow (HW-FlowQ's refinement and abstraction): refine down Coarse → Mid → Fine, abstract back up.
 
 A flow experiment declares ordered ``stages``, each with objectives, constraints and
 candidate inputs (Coarse: CNNs and bit sets; Mid: buffer sizes, DRAM bandwidths, batch;

@@ -1,4 +1,4 @@
-"""Accelerator genes: the design knobs co-searched with the bitwidths (SPEC §6).
+"""Accelerator genes: the design knobs co-searched with the bitwidths (beyond HW-FlowQ, as JAQ and NAHAS do).
 
 An experiment's ``accelerator_genes:`` names knobs of its base accelerator and, for each,
 either one value (the knob is fixed, e.g. the buffer a flow stage inherited) or the
