@@ -70,14 +70,14 @@ def _strategy(model: str | None, bits: str | None, strategy_file: str | None):
     from hwflow.errors import HwflowError
     from hwflow.strategy import load_strategy, parse_bits, uniform_strategy
 
-    if bits and strategy_file:
+    if bits is not None and strategy_file:
         raise HwflowError("give --bits or --strategy, not both")
     if strategy_file:
         strategy = load_strategy(strategy_file)
         return model or strategy.model, strategy
     if not model:
         raise HwflowError("--model is required (or a --strategy file naming its model)")
-    w_bits, a_bits = parse_bits(bits) if bits else (16, 16)
+    w_bits, a_bits = parse_bits(bits) if bits is not None else (16, 16)
     return model, uniform_strategy(load_workload(model), w_bits, a_bits)
 
 
