@@ -179,6 +179,8 @@ MAX_BUFFER_KB = 2**20  # 1 GiB of global buffer
 class ArrayConfig(Strict):
     rows: int = Field(gt=0, le=MAX_PES_PER_SIDE, description="PE rows")
     cols: int = Field(gt=0, le=MAX_PES_PER_SIDE, description="PE columns")
+    rs_cuts: bool = Field(True, description="RS may cut ofmap rows finer than nn_dataflow's "
+                          "fold to fill spare columns (false: the Eyeriss chip's layout only)")
 
 
 class EngineConfig(Strict):
@@ -248,6 +250,7 @@ class AcceleratorConfig(Strict):
         mem = self.memory
         return Accelerator(
             name=self.name, rows=self.array.rows, cols=self.array.cols,
+            rs_cuts=self.array.rs_cuts,
             engine=Engine(self.engine.kind, self.engine.b_max, self.engine.lanes),
             dataflow=self.dataflow,
             dram=MemoryLevel(mem.dram.read_cost, mem.dram.write_cost, None,
@@ -275,7 +278,8 @@ def accelerator_yaml(accel: Accelerator, name: str | None = None,
         engine["lanes"] = accel.engine.lanes
     return {
         "name": name or accel.name, "description": description,
-        "array": {"rows": accel.rows, "cols": accel.cols}, "engine": engine,
+        "array": {"rows": accel.rows, "cols": accel.cols, "rs_cuts": accel.rs_cuts},
+        "engine": engine,
         "dataflow": accel.dataflow, "word_bits": accel.word_bits, "mac_cost": accel.mac_cost,
         "supported_bits": list(accel.supported_bits), "tied_bits": accel.tied_bits,
         "memory": {
