@@ -348,9 +348,8 @@ def test_bits_must_say_w_or_w_a(bits):
 
 # --- 10. huge batches ------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason="issue 9 (owner of hwflow/hw/) replaces the loops up "
-                   "to n that find the divisors of the batch; until it lands this hangs")
 def test_a_huge_batch_returns_within_seconds():
+    # the divisors of the batch once came from loops up to n (issue 9 replaced them)
     for batch in ("100000000000", "1000000007"):
         proc = cli_subprocess(*evaluate("spatial-256", "--batch", batch, "--level", "fine"),
                               timeout=60)

@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from hwflow.hw.coarse import coarse_layer_cost
 from hwflow.hw.fine import fine_layer_cost, kernel as K, layout as L, reference
 from hwflow.hw.fine.mapper import search_layer
-from hwflow.hw.mid import MappingError, mid_layer_cost
+from hwflow.hw.mid import mid_layer_cost
+from hwflow.hw.query import LayerQuery
+from hwflow.hw.tiling import MappingError
 from hwflow.workload import Layer
 from tests.conftest import make_accel
 
@@ -78,7 +80,8 @@ def macs_by_definition(layer: Layer, batch: int) -> int:
 def test_the_kernel_finds_the_exhaustive_reference_optimum(layer, accel, batch, objective, data):
     w, a, out = bits(accel, data.draw)
     found = reference.search(layer, w, a, out, accel, batch, objective)
-    mapping, f, stats = search_layer(layer, w, a, out, accel, batch, objective, K.search)
+    mapping, f, stats = search_layer(LayerQuery(layer, w, a, out, accel, batch, objective),
+                                     K.search)
     if found is None:  # nothing fits: the kernel must find nothing either
         assert mapping is None
         return
@@ -94,12 +97,12 @@ def test_the_kernel_finds_the_exhaustive_reference_optimum(layer, accel, batch, 
        data=st.data())
 def test_levels_count_the_convolutions_macs_and_order_their_costs(layer, accel, batch, data):
     w, a, out = bits(accel, data.draw)
+    query = LayerQuery(layer, w, a, out, accel, batch)
     try:
-        fine = fine_layer_cost(layer, w, a, out, accel, batch)
+        fine = fine_layer_cost(query)
     except MappingError:
         assume(False)
-    mid = mid_layer_cost(layer, w, a, out, accel, batch)
-    coarse = coarse_layer_cost(layer, w, a, out, accel, batch)
+    mid, coarse = mid_layer_cost(query), coarse_layer_cost(query)
     assert coarse.macs == mid.macs == fine.macs == macs_by_definition(layer, batch)
     assert coarse.dram_bytes <= mid.dram_bytes <= fine.dram_bytes
     assert coarse.latency_cycles <= mid.latency_cycles <= fine.latency_cycles
