@@ -89,16 +89,17 @@ def run_store_path(out: Path, resume: bool) -> Path:
 
 
 @contextlib.contextmanager
-def new_run_or_nothing(out: Path, resume: bool) -> Iterator[Callable[[], None]]:
-    """Create ``out`` for a run and set it up in the body, which calls the function it is
-    given once the run has started. If the body fails before that, what this new run
-    created is removed (its store, lock and folders), so that the corrected command is not
-    refused as "already holds a run". A resumed or started run is never touched."""
+def run_directory(out: Path, resume: bool) -> Iterator[Callable[[], None]]:
+    """``out`` for a new run (or, with ``resume``, the run in it), locked for this process
+    (``RunLock``); the body sets the run up and calls the function it is given once the run
+    has started. Nothing is created when ``out`` cannot take the run; if the body fails
+    before the run started, what this new run created (its store, lock and folders) is
+    removed, so that the corrected command is not refused as "already holds a run". A
+    resumed or started run is never touched."""
     store_path = run_store_path(out, resume)  # before anything exists: a refusal writes nothing
     if resume:
         RunStore(store_path, read_only=True).close()  # refuses a store that is not hwflow's
     created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
-    new_store = not resume and not store_path.exists()
     started = False
 
     def mark_started() -> None:
@@ -106,16 +107,20 @@ def new_run_or_nothing(out: Path, resume: bool) -> Iterator[Callable[[], None]]:
         started = True
 
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        yield mark_started
-    except BaseException:
-        if not started and new_store:
-            for name in (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", LOCK_NAME):
-                (out / name).unlink(missing_ok=True)
-            for folder in created:
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
-        raise
+    with RunLock(out):
+        new_store = not resume and not store_path.exists()  # checked again, holding the lock
+        try:
+            yield mark_started
+        except BaseException:
+            if not started and new_store:  # nobody else can be using it: we hold the lock
+                for name in (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", LOCK_NAME):
+                    (out / name).unlink(missing_ok=True)
+            raise
+        finally:
+            if not started:
+                for folder in created:
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
 
 
 @dataclass(frozen=True)

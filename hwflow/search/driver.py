@@ -29,9 +29,8 @@ from hwflow.runs.store import (
     Evaluation,
     GenerationRow,
     RunError,
-    RunLock,
     RunStore,
-    new_run_or_nothing,
+    run_directory,
     run_store_path,
 )
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
@@ -107,7 +106,7 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
     out = Path(out)
     if exp.uses_accuracy and accuracy is None:
         check_can_start(exp)
-    with new_run_or_nothing(out, resume) as started, RunLock(out), contextlib.ExitStack() as owned:
+    with run_directory(out, resume) as started, contextlib.ExitStack() as owned:
         store_path = run_store_path(out, resume)
         if exp.uses_accuracy and accuracy is None:
             # before the store exists: a cluster that cannot be reached leaves no run behind

@@ -38,9 +38,8 @@ from hwflow.runs.store import (
     STORE_NAME,
     FlowStep,
     RunError,
-    RunLock,
     RunStore,
-    new_run_or_nothing,
+    run_directory,
     run_store_path,
 )
 from hwflow.search.driver import (
@@ -78,7 +77,7 @@ def run_flow(exp: Experiment, out: str | Path, resume: bool = False,
     if accuracy is None and any("accuracy" in s.objectives or s.constraints.accuracy_min is not None
                                 for s in exp.stages):
         check_can_start(exp)
-    with new_run_or_nothing(out, resume) as started, RunLock(out):
+    with run_directory(out, resume) as started:
         store_path = run_store_path(out, resume)
         with RunStore(store_path) as store:
             check_settings(exp, out, store)
