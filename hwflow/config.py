@@ -174,6 +174,7 @@ MAX_PES_PER_SIDE = 4096
 MAX_COST = 1e6  # per word accessed, in 16-bit MACs (DRAM is about 200)
 MAX_WORDS = 2**20  # one register file
 MAX_BUFFER_KB = 2**20  # 1 GiB of global buffer
+MAX_BATCH = 2**40  # frames together: the mappers try the batch's divisors (up to its root)
 
 
 class ArrayConfig(Strict):

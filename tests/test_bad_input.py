@@ -349,12 +349,35 @@ def test_bits_must_say_w_or_w_a(bits):
 # --- 10. huge batches ------------------------------------------------------------------------
 
 def test_a_huge_batch_returns_within_seconds():
-    # the divisors of the batch once came from loops up to n (issue 9 replaced them)
-    for batch in ("100000000000", "1000000007"):
+    # the divisors of the batch once came from loops up to n (issue 9 replaced them with a
+    # trial division up to the root): up to 2**40 frames evaluate within seconds
+    for batch in ("100000000000", "1000000007", str(2**40)):
+        start = time.perf_counter()
         proc = cli_subprocess(*evaluate("spatial-256", "--batch", batch, "--level", "fine"),
                               timeout=60)
-        assert "Traceback" not in proc.stderr
-        assert proc.returncode == 0 or proc.stderr.startswith("error: "), proc.stderr
+        assert proc.returncode == 0 and time.perf_counter() - start < 30, proc.stderr
+    # beyond it (the root alone would take minutes), refused as the option's range
+    proc = cli_subprocess(*evaluate("spatial-256", "--batch", str(2**40 + 1)), timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "'--batch'" in proc.stderr and f"1<=x<={2**40}" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["experiment", "strategy", "gene"])
+def test_a_huge_batch_in_a_file_is_one_line(tmp_path, where):
+    huge = 10**30
+    if where == "strategy":
+        data = uniform_strategy(load_workload("digits-cnn"), 8).to_yaml_dict()
+        path = tmp_path / "s.yaml"
+        path.write_text(yaml.safe_dump({**data, "batch": huge}))
+        refused("evaluate", "--strategy", str(path), "--accelerator", "spatial-256",
+                names=(str(path), "key 'batch'", f"1..{2**40}"))
+        return
+    path, out = tmp_path / "exp.yaml", tmp_path / "run"
+    path.write_text(SEARCH + (f"batch: {huge}\n" if where == "experiment"
+                              else f"accelerator_genes: {{batch: [1, {huge}]}}\n"))
+    refused("search", str(path), "--out", str(out), names=(str(path), "batch", "at most"
+                                                         if where == "gene" else "less than"))
+    assert not out.exists()
 
 
 # --- Ctrl-C between two flow steps -------------------------------------------------------------

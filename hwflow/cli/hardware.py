@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hwflow.config import MAX_BATCH
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import DATAFLOWS
 
@@ -49,7 +50,7 @@ def accelerators() -> None:
 @click.option("--bits", help="Every quantizable layer at W or W,A bits (first/last stay 16).")
 @click.option("--strategy", "strategy_file", type=click.Path(dir_okay=False),
               help="Strategy YAML with per-layer bits.")
-@click.option("--batch", type=click.IntRange(min=1), default=None,
+@click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=None,
               help="Frames processed together [default: 1, or the strategy file's batch].")
 @click.option("--dataflow", type=click.Choice(DATAFLOWS), default=None,
               help="Override the accelerator's dataflow.")
@@ -108,15 +109,16 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
 def _stored(path: str | None, stored: dict, key: str,
             allowed: tuple[str, ...] | None = None) -> str | int | None:
     """A setting a strategy file carries (None when absent), checked like its option:
-    one of ``allowed``, or (without ``allowed``) a whole number of at least 1."""
+    one of ``allowed``, or (without ``allowed``) a batch: a whole number 1..MAX_BATCH."""
     from hwflow.errors import HwflowError
     from hwflow.strategy import is_whole
 
     value = stored.get(key)
     if value is None:
         return None
-    if allowed is None and not (is_whole(value) and value >= 1):
-        raise HwflowError(f"{path}: key '{key}' is {value!r}; allowed: a whole number >= 1")
+    if allowed is None and not (is_whole(value) and 1 <= value <= MAX_BATCH):
+        raise HwflowError(f"{path}: key '{key}' is {value!r}; allowed: a whole number "
+                          f"1..{MAX_BATCH}")
     if allowed is not None and value not in allowed:
         raise HwflowError(f"{path}: key '{key}' is {value!r}; allowed: {', '.join(allowed)}")
     return value

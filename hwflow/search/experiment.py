@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hwflow.catalog import load_workload, model_entry
-from hwflow.config import Strict, read_yaml, validate
+from hwflow.config import MAX_BATCH, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import DEFAULT_OBJECTIVE, LEVELS, Level, Objective
 from hwflow.hw.spec import Accelerator, Dataflow, EngineKind
@@ -127,7 +127,7 @@ class CandidateConfig(Strict):
     buffer_kb: float | None = Field(None, gt=0, le=GENE_MAX["buffer_kb"])
     dram_bandwidth: float | None = Field(None, gt=0, le=GENE_MAX["dram_bandwidth"],
                                          description="bytes per cycle")
-    batch: int | None = Field(None, ge=1)
+    batch: int | None = Field(None, ge=1, le=MAX_BATCH)
     rows: int | None = Field(None, ge=1, le=GENE_MAX["rows"])
     cols: int | None = Field(None, ge=1, le=GENE_MAX["cols"])
     rf_filter_words: int | None = Field(None, ge=1, le=GENE_MAX["rf_filter_words"])
@@ -176,7 +176,7 @@ class ExperimentConfig(Strict):
     dataset: str | None = None
     accelerator: AcceleratorRef
     dataflow: Dataflow | None = None
-    batch: int = Field(1, ge=1)
+    batch: int = Field(1, ge=1, le=MAX_BATCH)
     accelerator_genes: AcceleratorGenesConfig | None = None
     level: Level = "fine"
     mapper_objective: Objective = DEFAULT_OBJECTIVE

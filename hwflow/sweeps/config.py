@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from hwflow.accelerator_knobs import apply_genes
 from hwflow.accuracy.schemes import SCHEMES
 from hwflow.catalog import is_path, load_accelerator, load_workload
-from hwflow.config import ConfigError, Strict, read_yaml, validate
+from hwflow.config import MAX_BATCH, ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import Accelerator, Dataflow, check_bits
@@ -146,7 +146,7 @@ class EvaluatePoint(Strict):
     buffer_kb: float | None = Field(None, gt=0, description="override the global buffer (KiB)")
     dram_bandwidth: float | None = Field(None, gt=0, description="override, bytes per cycle")
     level: Literal[LEVELS] = "fine"  # type: ignore[valid-type]
-    batch: int = Field(1, ge=1)
+    batch: int = Field(1, ge=1, le=MAX_BATCH)
     objective: Literal[OBJECTIVES] = "latency"  # type: ignore[valid-type]
     keep_ends: bool = True
     end_bits: int = Field(16, ge=1, le=32)

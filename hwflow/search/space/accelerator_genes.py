@@ -19,7 +19,7 @@ from typing import Any, Mapping, get_args
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hwflow.accelerator_knobs import apply_genes, engine_of
-from hwflow.config import MAX_BUFFER_KB, MAX_PES_PER_SIDE, MAX_WORDS, Strict
+from hwflow.config import MAX_BATCH, MAX_BUFFER_KB, MAX_PES_PER_SIDE, MAX_WORDS, Strict
 from hwflow.hw.spec import Accelerator, Dataflow, EngineKind
 
 GENE_NAMES: tuple[str, ...] = ("rows", "cols", "buffer_kb", "rf_filter_words", "rf_fmap_words",
@@ -58,7 +58,7 @@ NAMED_GENES: dict[str, tuple[str, ...]] = {"dataflow": get_args(Dataflow),
 GENE_MAX: dict[str, float] = {"rows": MAX_PES_PER_SIDE, "cols": MAX_PES_PER_SIDE,
                               "buffer_kb": MAX_BUFFER_KB, "rf_filter_words": MAX_WORDS,
                               "rf_fmap_words": MAX_WORDS, "rf_psum_words": MAX_WORDS,
-                              "lanes": 64, "dram_bandwidth": 1e9}
+                              "lanes": 64, "dram_bandwidth": 1e9, "batch": MAX_BATCH}
 
 
 def _choices(name: str, raw: Any) -> tuple[Any, ...]:
