@@ -338,6 +338,18 @@ def test_export_into_a_missing_folder_is_one_line_and_writes_nothing(tiny_run, t
     ok("export", str(tiny_run), "-o", str(tmp_path / "x.yaml"))
 
 
+def test_a_run_directory_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    path = tmp_path / "exp.yaml"
+    path.write_text(SEARCH)
+    refused("search", str(path), "--out", str(tmp_path / "afile" / "run"),
+            names=("afile", "Not a directory"))
+
+
+def test_an_id_beyond_sqlites_integers_is_no_such_evaluation(tiny_run):
+    refused("export", str(tiny_run), "--pick", str(10**20), names=("no evaluation with that id",))
+
+
 # --- 9. empty bits ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bits", ["", "0", "4,", "33", "4,8,2"])
