@@ -175,6 +175,8 @@ MAX_COST = 1e6  # per word accessed, in 16-bit MACs (DRAM is about 200)
 MAX_WORDS = 2**20  # one register file
 MAX_BUFFER_KB = 2**20  # 1 GiB of global buffer
 MAX_BATCH = 2**40  # frames together: the mappers try the batch's divisors (up to its root)
+MAX_EPOCHS = 10_000  # of one fine-tune or training: beyond it a run would never end
+MAX_SEED = 2**32 - 1  # numpy's seeds are 0..2^32-1
 
 
 class ArrayConfig(Strict):

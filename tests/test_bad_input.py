@@ -350,6 +350,23 @@ def test_an_id_beyond_sqlites_integers_is_no_such_evaluation(tiny_run):
     refused("export", str(tiny_run), "--pick", str(10**20), names=("no evaluation with that id",))
 
 
+@pytest.mark.parametrize("args, what", [
+    (("--epochs", "nan"), "'nan' is not a number of epochs"),
+    (("--epochs", "inf"), "0<=x<=10000"),
+    (("--seed", "-1"), "0<=x<=4294967295"),
+])
+def test_training_options_refuse_nan_infinite_epochs_and_negative_seeds(args, what):
+    proc = cli_subprocess("accuracy", "--model", "digits-cnn", "--bits", "8", *args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and what in proc.stderr
+
+
+def test_infinite_or_endless_epochs_in_an_experiment_are_one_line(tmp_path):
+    path, out = tmp_path / "exp.yaml", tmp_path / "run"
+    path.write_text(SEARCH + "finetune: {epochs: 1.0e+30}\n")
+    refused("search", str(path), "--out", str(out), names=("finetune.epochs", "10000"))
+    assert not out.exists()
+
+
 # --- 9. empty bits ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bits", ["", "0", "4,", "33", "4,8,2"])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hwflow.catalog import load_workload, model_entry
-from hwflow.config import MAX_BATCH, Strict, read_yaml, validate
+from hwflow.config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import DEFAULT_OBJECTIVE, LEVELS, Level, Objective
 from hwflow.hw.spec import Accelerator, Dataflow, EngineKind
@@ -65,7 +65,7 @@ class ConstraintsConfig(Strict):
 class FinetuneConfig(Strict):
     """How ψ is measured: a brief quantization-aware fine-tune (hwflow.accuracy)."""
 
-    epochs: float | None = Field(None, gt=0, description="default: the preset's")
+    epochs: float | None = Field(None, gt=0, le=MAX_EPOCHS, description="default: the preset's")
     recipe: str | None = None
     scheme: str = "dorefa-pact"
     data_dir: str | None = None
@@ -191,7 +191,7 @@ class ExperimentConfig(Strict):
     keep_ends: bool = True
     end_bits: int = Field(16, ge=1, le=32)
     mutation_prob: float = Field(0.4, ge=0, le=1)
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy's seed range")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     soga: SogaConfig = SogaConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     execution: ExecutionConfig = ExecutionConfig()

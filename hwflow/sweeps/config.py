@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from hwflow.accelerator_knobs import apply_genes
 from hwflow.accuracy.schemes import SCHEMES
 from hwflow.catalog import is_path, load_accelerator, load_workload
-from hwflow.config import MAX_BATCH, ConfigError, Strict, read_yaml, validate
+from hwflow.config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import Accelerator, Dataflow, check_bits
@@ -132,9 +132,9 @@ class AccuracyConfig(FinetuneConfig):
     experiment's ``finetune`` settings, plus the data set and seed a search sets elsewhere)."""
 
     dataset: str | None = None  # default: the model's own
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, le=MAX_EPOCHS)
     scheme: Literal[tuple(SCHEMES)] = "dorefa-pact"  # type: ignore[valid-type]
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 class EvaluatePoint(Strict):
