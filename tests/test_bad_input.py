@@ -367,6 +367,16 @@ def test_infinite_or_endless_epochs_in_an_experiment_are_one_line(tmp_path):
     assert not out.exists()
 
 
+def test_a_sweep_of_a_million_points_is_one_line_within_seconds(tmp_path):
+    (tmp_path / "exp.yaml").write_text(SEARCH)
+    path = tmp_path / "sweep.yaml"
+    path.write_text("base: exp.yaml\ngrid:\n"
+                    f"  seed: {list(range(1000))}\n  generations: {list(range(1, 1001))}\n")
+    refused("sweep", str(path), "--out", str(tmp_path / "out"), seconds=10,
+            names=(str(path), "1,000,000 sweep points", "at most 1,000"))
+    assert not (tmp_path / "out").exists()
+
+
 # --- 9. empty bits ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bits", ["", "0", "4,", "33", "4,8,2"])

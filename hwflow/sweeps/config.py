@@ -22,12 +22,13 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from hwflow.accelerator_knobs import apply_genes
 from hwflow.accuracy.schemes import SCHEMES
@@ -70,6 +71,9 @@ class PlotConfig(Strict):
     logy: bool = False
 
 
+MAX_POINTS = 1000  # each is validated on load (a search point in milliseconds)
+
+
 class SweepConfig(Strict):
     name: str | None = None
     kind: Literal["search", "evaluate"] = "search"
@@ -106,6 +110,14 @@ class SweepConfig(Strict):
                 raise ValueError(f"{', '.join(both)} is in the grid too; give each key in "
                                  "one place")
         return value
+
+    @model_validator(mode="after")
+    def _size(self) -> SweepConfig:
+        count = math.prod(len(v) for v in self.grid.values()) * max(1, len(self.points))
+        if count > MAX_POINTS:
+            raise ValueError(f"the grid and points make {count:,} sweep points; at most "
+                             f"{MAX_POINTS:,} (split the sweep)")
+        return self
 
     @field_validator("plot")
     @classmethod
