@@ -419,6 +419,24 @@ def test_a_huge_batch_in_a_file_is_one_line(tmp_path, where):
     assert not out.exists()
 
 
+def test_a_flow_whose_first_step_fails_to_start_leaves_nothing(tmp_path):
+    path, out = tmp_path / "flow.yaml", tmp_path / "run"
+    path.write_text(FLOW.replace("bits: [8, 4]", "bits: [8, 4]\nmodel: two.py").replace(
+        "model: digits-cnn\n", ""))
+    (tmp_path / "two.py").write_text(
+        "import torch.nn as nn\n"
+        "def two(num_classes=10):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Linear(16, num_classes))\n"
+        "MODELS = {'two': {'builder': 'two', 'input_shape': (1, 8, 8), 'num_classes': 10}}\n")
+    result = CliRunner().invoke(main, ["search", str(path), "--out", str(out), "--no-plots"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    last = result.stderr.strip().splitlines()[-1]  # after the flow's "step 1: ..." line
+    assert last.startswith("error: ") and "nothing to search" in last
+    assert not out.exists()
+    path.write_text(path.read_text() + "keep_ends: false\n")
+    ok("search", str(path), "--out", str(out), "--no-plots")
+
+
 # --- Ctrl-C between two flow steps -------------------------------------------------------------
 
 FLOW = """\

@@ -85,11 +85,16 @@ def run_flow(exp: Experiment, out: str | Path, resume: bool = False,
             if store.get_meta("status") is None:
                 store.set_meta("status", "running")
             flow = _Flow(exp, out, store, accuracy, progress, plots, announce)
-            started()
             try:
-                return flow.run()
+                result = flow.run()
             except KeyboardInterrupt:  # between two steps (a step's search stops itself)
+                started()  # to be resumed, as the message says
                 raise SearchStopped(out, len(flow.path), unit="flow step") from None
+            finally:  # started once a step has recorded or stored something
+                if flow.path or any((out / STEPS_DIR).glob(f"*/{STORE_NAME}")):
+                    started()
+            started()
+            return result
 
 
 class _Flow:
