@@ -39,7 +39,7 @@ def accelerators() -> None:
 
 
 @click.command()
-@click.option("--model", "model_name", help="Catalog model name or path/to/net.py.")
+@click.option("--model", "model_name", help="Catalog model name, path/to/net.py or net.onnx.")
 @click.option("--accelerator", "accel_name", help="Catalog accelerator name or my_chip.yaml.")
 @click.option("--level", type=click.Choice(["coarse", "mid", "fine"]), default=None,
               help="Abstraction level [default: fine, or the strategy file's level].")
@@ -96,9 +96,14 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
                           f"not {workload.name!r}")
     report = estimate(workload, strategy, accel, level=level, batch=batch, objective=objective)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=1))
+        data = report.to_json()
+        if workload.skipped_ops:
+            data["skipped_ops"] = list(workload.skipped_ops)
+        click.echo(json.dumps(data, indent=1))
     else:
         _print_report(report, mappings)
+        if workload.skipped_ops:
+            click.echo(f"skipped (no MACs): {', '.join(workload.skipped_ops)}")
 
 
 def _print_report(report, show_mappings: bool) -> None:

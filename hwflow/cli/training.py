@@ -14,7 +14,7 @@ import click
 from hwflow.accuracy.schemes import SCHEMES
 
 COMMON_HELP = {
-    "model": "Catalog model name or path/to/net.py.",
+    "model": "Catalog model name, path/to/net.py or net.onnx.",
     "dataset": "digits, cifar10, imagenet or synthetic [default: the model's own].",
     "recipe": "Training recipe [default: the data set's].",
     "data_dir": "Folder holding cifar10 / imagenet files (or set HWFLOW_DATA).",
