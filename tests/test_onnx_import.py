@@ -229,9 +229,10 @@ def test_accuracy_of_an_onnx_model(tmp_path: Path) -> None:
     path = export(build_model(model_entry("digits-cnn")), (1, 8, 8), tmp_path / "digits.onnx",
                   dynamo=False, opset_version=17)
     code, out, err = run("accuracy", "--model", str(path), "--dataset", "digits", "--bits", "4",
-                         "--epochs", "0.5", "--json", "--cache-dir", str(tmp_path / "cache"))
+                         "--recipe", "synthetic", "--epochs", "0.5", "--json",
+                         "--cache-dir", str(tmp_path / "cache"))  # a 4-epoch pretraining
     assert code == 0, err
     data = json.loads(out.strip().splitlines()[-1])
     assert data["model"] == "digits" and data["status"] == "ok"
-    assert data["float_accuracy"] > 0.8  # the converted graph trains like the torch model
+    assert data["float_accuracy"] > 0.5  # the converted graph trains (chance: 0.1)
     assert 0.0 < data["accuracy"] <= 1.0
