@@ -98,11 +98,6 @@ def require_brevitas() -> None:
                               f"{INSTALL_BREVITAS}")
 
 
-def model_ref(strategy: Strategy) -> str:
-    """What the strategy's model is: its file when it came from one, else the catalog name."""
-    return str(strategy.extra.get("model_file") or strategy.model)
-
-
 def default_checkpoint(entry: ModelEntry, ref: str) -> Path:
     """Where ``hwflow pretrain`` keeps the float baseline (the model's own data set and
     recipe, the default cache)."""
@@ -132,7 +127,7 @@ def _input_signs(entry: ModelEntry, strategy: Strategy) -> dict[str, bool]:
 
 def brevitas_source(strategy: Strategy, source: str) -> str:
     """The module's text for ``strategy`` (``source``: where it came from, for its docstring)."""
-    ref = model_ref(strategy)
+    ref = strategy.model_ref
     entry = model_entry(ref)
     if entry.name != strategy.model:
         raise HwflowError(f"the strategy is for model {strategy.model!r} but {ref} is "
@@ -188,7 +183,7 @@ def write_qonnx(strategy: Strategy, path: str | Path, source: str) -> Path:
         model = load_module(module_path).build_model().eval()
     finally:
         module_path.unlink(missing_ok=True)
-    frame = torch.zeros((1, *model_entry(model_ref(strategy)).input_shape))
+    frame = torch.zeros((1, *model_entry(strategy.model_ref).input_shape))
     with tempfile.TemporaryDirectory(dir=path.parent) as folder:
         exported = Path(folder) / path.name  # the exporter may put weights beside it
         export_qonnx(model, input_t=frame, export_path=str(exported))

@@ -69,7 +69,7 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
         raise HwflowError("give --bits or --strategy, not both")
     strategy = load_strategy(strategy_file) if strategy_file else None
     stored = strategy.extra if strategy else {}
-    model_name = model_name or (strategy.model if strategy else None)
+    model_name = model_name or (strategy.model_ref if strategy else None)
     if not accel_name and stored.get("accelerator"):
         accel_name = str(stored["accelerator"])
         beside = Path(strategy_file).parent / accel_name  # a file exported with the strategy

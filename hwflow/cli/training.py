@@ -74,7 +74,7 @@ def _strategy(model: str | None, bits: str | None, strategy_file: str | None):
         raise HwflowError("give --bits or --strategy, not both")
     if strategy_file:
         strategy = load_strategy(strategy_file)
-        return model or strategy.model, strategy
+        return model or strategy.model_ref, strategy
     if not model:
         raise HwflowError("--model is required (or a --strategy file naming its model)")
     w_bits, a_bits = parse_bits(bits) if bits else (16, 16)
