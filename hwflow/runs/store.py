@@ -143,14 +143,27 @@ def _evaluation(row: tuple) -> Evaluation:
 
 
 class RunStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        """``read_only``: open an existing store with SQLite's ``mode=ro`` (reports and the
+        Python API: they never create or change a run.sqlite)."""
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
-        self.db.executescript(_SCHEMA)
+        if read_only:
+            if not self.path.is_file():
+                raise RunError(f"{self.path}: no such run store")
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                      isolation_level=None, timeout=30)
+            try:
+                self.db.execute("SELECT 1 FROM meta LIMIT 1")
+            except sqlite3.DatabaseError as exc:
+                self.db.close()
+                raise RunError(f"{self.path}: not a run store ({exc})") from None
+        else:
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
+            self.db.executescript(_SCHEMA)
         version = self.get_meta("schema_version")
-        if version is None:
+        if version is None and not read_only:
             self.set_meta("schema_version", SCHEMA_VERSION)
         elif version != SCHEMA_VERSION:
             raise RunError(f"{self.path}: written by another hwflow version "
