@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
-from hwflow.brevitas_export import load_module
+from hwflow.accuracy.brevitas_export import load_module
 from hwflow.cli import main
 
 EXPERIMENT = """\

@@ -200,7 +200,7 @@ def export(run_dir: str, pick: str, fmt: str, output: str | None) -> None:
     from hwflow.runs.reports import export as export_strategy
 
     if fmt != "yaml":
-        from hwflow.brevitas_export import require_brevitas, write_brevitas, write_qonnx
+        from hwflow.accuracy.brevitas_export import require_brevitas, write_brevitas, write_qonnx
 
         if not output:
             raise HwflowError(f"--format {fmt} needs -o FILE")
