@@ -153,6 +153,19 @@ def test_a_search_on_an_onnx_model_named_relative_to_its_experiment_file(
                          "a_bits.fc", "w_bits.m2", "a_bits.m2"]
 
 
+def test_an_evaluate_sweep_on_an_onnx_model(tmp_path: Path) -> None:
+    tiny_graph(tmp_path / "tiny.onnx")
+    (tmp_path / "sweep.yaml").write_text(
+        "kind: evaluate\nbase:\n  model: tiny.onnx\n  accelerator: spatial-256\n"
+        "  level: mid\ngrid:\n  bits: [8, 4]\n")
+    code, _, err = run("sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "out"),
+                       "--no-plots")
+    assert code == 0, err
+    rows = (tmp_path / "out" / "sweep.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(",ok," in r for r in rows[1:])
+    assert rows[1].split(",").count(str(13824 + 4608 + 80 + 40)) == 1  # the macs column
+
+
 # --- catalog models exported by torch.onnx.export ---------------------------------------
 
 # Small inputs where a model allows them (AlexNet's classifier needs 227x227).
