@@ -261,7 +261,7 @@ def to_torch(path: str | Path) -> Any:
     except ImportError:
         raise OnnxModelError(f"{model.path}: accuracy for ONNX models needs onnx2torch; "
                              f"install it with {INSTALL_ONNX}") from None
-    proto = _weights_as_initializers(onnx.load(str(model.path)))
+    proto = _weights_as_initializers(onnx.load(str(model.path)), set(model.layer_outputs))
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset > ONNX2TORCH_OPSET:
         try:
@@ -282,10 +282,11 @@ def to_torch(path: str | Path) -> Any:
     return module
 
 
-def _weights_as_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
+def _weights_as_initializers(proto: onnx.ModelProto, layer_outputs: set[str]) -> onnx.ModelProto:
     """Constant nodes as initializers, and Identity nodes of initializers bypassed (the
     legacy exporter routes shared weights through them), since onnx2torch reads a layer's
-    weights from the initializers only."""
+    weights from the initializers only; a MatMul layer becomes the equal Gemm, which
+    onnx2torch turns into an ``nn.Linear`` (a MatMul it keeps as a bare product)."""
     graph = proto.graph
     kept = []
     for node in graph.node:
@@ -304,6 +305,8 @@ def _weights_as_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
     for node in kept:
         if node.op_type == "Identity" and node.output[0] in bypass:
             continue
+        if node.op_type == "MatMul" and node.output[0] in layer_outputs:
+            node.op_type = "Gemm"  # (batch, K) x (K, M): the same product
         for i, name in enumerate(node.input):
             node.input[i] = bypass.get(name, name)
         graph.node.append(node)

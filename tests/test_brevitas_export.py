@@ -124,3 +124,28 @@ def test_without_brevitas_one_line_says_how_to_install_it(digits_run: Path, tmp_
 def test_brevitas_format_needs_an_output_file(digits_run: Path) -> None:
     code, _, err = run("export", str(digits_run), "--format", "brevitas")
     assert code == 2 and "--format brevitas needs -o FILE" in err
+
+
+@pytest.mark.slow  # imports Brevitas
+def test_brevitas_module_of_an_onnx_model(tmp_path: Path) -> None:
+    from brevitas import nn as qnn
+
+    from hwflow.accuracy.brevitas_export import write_brevitas
+    from hwflow.strategy import LayerBits, Strategy
+    from tests.test_onnx_import import tiny_graph
+
+    path = tiny_graph(tmp_path / "tiny.onnx")
+    bits = {"c1": (8, 8), "dw": (3, 4), "fc": (2, 5), "m2": (6, 7)}
+    strategy = Strategy(model="tiny", layers=tuple(LayerBits(n, w, a) for n, (w, a) in bits.items()),
+                        extra={"model_file": str(path)})
+    module = load_module(write_brevitas(strategy, tmp_path / "tiny_q.py", source="a test"))
+    model = module.build_model()
+    for name, (w, a) in bits.items():
+        q = model.get_submodule(name)
+        assert isinstance(q, qnn.QuantConv2d if name in ("c1", "dw") else qnn.QuantLinear)
+        assert (int(q.quant_weight().bit_width), int(q.input_quant.bit_width())) == (w, a)
+    # only dw reads a ReLU's output; c1 the image, fc the pooled depthwise output, m2 fc's
+    assert {n: module.LAYERS[n][2] for n in bits} == {"c1": True, "dw": False, "fc": True,
+                                                       "m2": True}
+    model(torch.randn(2, 3, 16, 16)).sum().backward()
+    assert model.dw.weight.grad is not None

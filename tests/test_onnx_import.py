@@ -249,3 +249,20 @@ def test_accuracy_of_an_onnx_model(tmp_path: Path) -> None:
     assert data["model"] == "digits" and data["status"] == "ok"
     assert data["float_accuracy"] > 0.5  # the converted graph trains (chance: 0.1)
     assert 0.0 < data["accuracy"] <= 1.0
+
+
+def test_the_converted_hand_built_graph_computes_the_graph(tmp_path: Path) -> None:
+    """onnx2torch's module (MatMul as Gemm -> Linear included) against onnx's reference
+    evaluator, and every layer a Conv2d/Linear at its workload name."""
+    from onnx.reference import ReferenceEvaluator
+
+    path = tiny_graph(tmp_path / "tiny.onnx")
+    module = to_torch(path)
+    x = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    (expected,) = ReferenceEvaluator(str(path)).run(None, {"x": x})
+    with torch.no_grad():
+        np.testing.assert_allclose(module(torch.from_numpy(x)).numpy(), expected, rtol=1e-5,
+                                   atol=1e-6)
+    kinds = {name: type(module.get_submodule(name)) for name in ("c1", "dw", "fc", "m2")}
+    assert kinds == {"c1": torch.nn.Conv2d, "dw": torch.nn.Conv2d, "fc": torch.nn.Linear,
+                     "m2": torch.nn.Linear}
