@@ -18,12 +18,12 @@ from hwflow.cli import main
 from hwflow.errors import HwflowError
 
 EXPERIMENT = """\
-model: digits-cnn
+model: resnet20
 accelerator: spatial-256
 level: mid
-objectives: [energy, latency_cycles]
+objectives: [energy, latency_cycles, dram_bytes]
 bits: [8, 4, 2]
-population: 6
+population: 8
 generations: 3
 seed: 5
 """
@@ -59,9 +59,10 @@ def test_frames_are_the_csv_files(run_dir: Path) -> None:
     r = hwflow.open_run(run_dir)
     pd.testing.assert_frame_equal(r.front, pd.read_csv(run_dir / "pareto.csv"))
     pd.testing.assert_frame_equal(r.history, pd.read_csv(run_dir / "history.csv"))
-    layers = load_workload("digits-cnn").layer_names
-    assert list(r.front.columns[:4]) == ["id", "level", "energy", "latency_cycles"]
-    assert list(r.front.columns[4:6]) == [f"w_bits.{layers[0]}", f"a_bits.{layers[0]}"]
+    layers = load_workload("resnet20").layer_names
+    assert list(r.front.columns[:5]) == ["id", "level", "energy", "latency_cycles", "dram_bytes"]
+    assert list(r.front.columns[5:7]) == [f"w_bits.{layers[0]}", f"a_bits.{layers[0]}"]
+    assert len(r.front) > 1
     assert list(r.history["generation"]) == [1, 2, 3]
 
 
