@@ -76,7 +76,7 @@ class _Reader:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            proto = onnx.load(str(path))
+            proto = onnx.load(str(path), load_external_data=False)  # shapes only
         except Exception as exc:  # protobuf raises several unrelated types
             raise OnnxModelError(f"{path}: not a readable ONNX file ({exc.__class__.__name__})") from None
         try:
