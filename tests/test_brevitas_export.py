@@ -12,8 +12,8 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
 from hwflow.accuracy.brevitas_export import load_module
+from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
 from hwflow.cli import main
 
 EXPERIMENT = """\

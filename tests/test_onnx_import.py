@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
@@ -151,6 +152,13 @@ def test_a_search_on_an_onnx_model_named_relative_to_its_experiment_file(
     head = (tmp_path / "run" / "pareto.csv").read_text().splitlines()[0].split(",")
     assert head[-8:] == ["w_bits.c1", "a_bits.c1", "w_bits.dw", "a_bits.dw", "w_bits.fc",
                          "a_bits.fc", "w_bits.m2", "a_bits.m2"]
+    # the strategy carries the model's path: evaluate needs no --model
+    strategy = tmp_path / "run" / "strategies" / "hv-leader.yaml"
+    assert yaml.safe_load(strategy.read_text())["model_file"] == str(tmp_path / "tiny.onnx")
+    code, out, err = run("evaluate", "--strategy", str(strategy), "--json")
+    assert code == 0, err
+    stored = yaml.safe_load(strategy.read_text())["metrics"]
+    assert json.loads(out)["totals"]["energy"] == pytest.approx(stored["energy"], rel=1e-12)
 
 
 def test_an_evaluate_sweep_on_an_onnx_model(tmp_path: Path) -> None:

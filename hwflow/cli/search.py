@@ -203,7 +203,7 @@ def export(run_dir: str, pick: str, fmt: str, output: str | None) -> None:
     import yaml
 
     from hwflow.errors import HwflowError
-    from hwflow.runs.reports import export as export_strategy
+    from hwflow.runs.reports import export as export_strategy, open_run, picked
 
     if fmt != "yaml":
         from hwflow.accuracy.brevitas_export import require_brevitas, write_brevitas, write_qonnx
@@ -211,7 +211,8 @@ def export(run_dir: str, pick: str, fmt: str, output: str | None) -> None:
         if not output:
             raise HwflowError(f"--format {fmt} needs -o FILE")
         require_brevitas()
-        strategy = export_strategy(run_dir, pick, None)
+        run = open_run(run_dir)
+        strategy = run.strategy(picked(run, pick))
         write = write_brevitas if fmt == "brevitas" else write_qonnx
         write(strategy, output, source=f"{pick} (id {strategy.extra['id']}) of run {run_dir}")
         click.echo(f"wrote {output} (id {strategy.extra['id']})", err=True)

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from hwflow.runs.reports import RunView, violation
+from hwflow.runs.front import violation
+from hwflow.runs.reports import RunView
 from hwflow.runs.store import Evaluation, GenerationRow, RunStore
 
 PARETO_CSV = "pareto.csv"
