@@ -32,10 +32,15 @@ class Run:
     view: reports.RunView = field(repr=False)
 
     def strategy(self, pick: int | str) -> Strategy:
-        """The strategy of an evaluation id or a leader name; ``.save(path)`` writes the
-        YAML ``hwflow evaluate`` / ``retrain`` read. (For a co-search, ``hwflow export``
-        also writes the solution's accelerator file.)"""
+        """The strategy of an evaluation id or a leader name (its ``accelerator`` is the
+        run's; a co-searched one's knobs are in ``extra['accelerator_genes']``)."""
         return self.view.strategy(reports.picked(self.view, str(pick)))
+
+    def export(self, pick: int | str, path: str | Path) -> Strategy:
+        """Write the strategy YAML as ``hwflow export --pick PICK -o PATH`` does (for a
+        co-search, with the solution's accelerator YAML beside it). Writes only ``path``
+        (and that accelerator file), never the run."""
+        return reports.export(self.folder, str(pick), path)
 
 
 def open_run(path: str | Path) -> Run:
