@@ -95,11 +95,11 @@ def test_leaders_and_strategies_match_hwflow_export(run_dir: Path, tmp_path: Pat
         assert [row[f"w_bits.{layer.name}"] for layer in strategy.layers] == list(strategy.w_bits)
     with pytest.raises(HwflowError, match="no evaluation with that id"):
         r.strategy(10_000)
-    r.export("hv-leader", tmp_path / "best.yaml")  # as hwflow export -o: with its accelerator
-    assert (tmp_path / "best.yaml").read_text() == \
+    r.export("hv-leader", tmp_path / "hv-leader.yaml")  # as hwflow export -o, accelerator too
+    assert (tmp_path / "hv-leader.yaml").read_text() == \
         (run_dir / "strategies" / "hv-leader.yaml").read_text()
-    assert yaml.safe_load((tmp_path / "best.accelerator.yaml").read_text())["name"].endswith(
-        f"-id{r.leaders.loc['hv-leader', 'id']}")
+    assert (tmp_path / "hv-leader.accelerator.yaml").read_text() == \
+        (run_dir / "strategies" / "hv-leader.accelerator.yaml").read_text()
 
 
 def test_the_api_never_creates_or_changes_a_run_store(run_dir: Path, tmp_path: Path) -> None:
