@@ -5,6 +5,8 @@ errors, and the accuracy side through onnx2torch."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -274,3 +276,19 @@ def test_the_converted_hand_built_graph_computes_the_graph(tmp_path: Path) -> No
     kinds = {name: type(module.get_submodule(name)) for name in ("c1", "dw", "fc", "m2")}
     assert kinds == {"c1": torch.nn.Conv2d, "dw": torch.nn.Conv2d, "fc": torch.nn.Linear,
                      "m2": torch.nn.Linear}
+
+
+def test_without_onnx2torch_one_line_says_how_to_install_it(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tiny_graph(tmp_path / "tiny.onnx")
+    monkeypatch.setitem(sys.modules, "onnx2torch", None)  # import onnx2torch -> ImportError
+    with pytest.raises(OnnxModelError, match=r"install it with pip install 'hwflow\[onnx\]'$"):
+        to_torch(path)
+
+
+def test_the_hardware_side_of_an_onnx_model_never_imports_torch(tmp_path: Path) -> None:
+    path = tiny_graph(tmp_path / "tiny.onnx")
+    code = ("import sys; from hwflow.catalog import load_workload; "
+            f"assert load_workload({str(path)!r}).macs == 18552; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
