@@ -102,15 +102,14 @@ class _Reader:
     def _where(self, node: onnx.NodeProto, index: int) -> str:
         return f"{self.path}: node {node.name or f'#{index}'} ({node.op_type})"
 
-    def _constant(self, name: str) -> Any | None:
-        while name in self.aliases:
-            name = self.aliases[name]
-        return self.constants.get(name)
-
     def _constant_name(self, name: str) -> str:
+        """The tensor behind a chain of Identity nodes."""
         while name in self.aliases:
             name = self.aliases[name]
         return name
+
+    def _constant(self, name: str) -> Any | None:
+        return self.constants.get(self._constant_name(name))
 
     def _shape(self, name: str, where: str) -> tuple[int, ...]:
         dims = self.shapes.get(name)
@@ -214,8 +213,9 @@ class _Reader:
         seen: set[str] = set()
         for layer in layers:
             if layer.name in seen:
-                raise OnnxModelError(f"{self.path}: weight {layer.name!r} is used by two layers; "
-                                     "hwflow needs one weight tensor per quantizable layer")
+                raise OnnxModelError(f"{self.path}: two layers are both named {layer.name!r} "
+                                     "(one weight used twice, or clashing node names); hwflow "
+                                     "needs one weight tensor and name per quantizable layer")
             seen.add(layer.name)
         return OnnxModel(path=self.path,
                          workload=Workload(name=self.path.stem, layers=tuple(layers),
