@@ -259,6 +259,17 @@ def test_accuracy_of_an_onnx_model(tmp_path: Path) -> None:
     assert data["model"] == "digits" and data["status"] == "ok"
     assert data["float_accuracy"] > 0.5  # the converted graph trains (chance: 0.1)
     assert 0.0 < data["accuracy"] <= 1.0
+    # a strategy file naming the ONNX file (as exports of user models do) needs no --model
+    layers = [{"name": n, "w_bits": 4, "a_bits": 4} for n in load_workload(str(path)).layer_names]
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text(yaml.safe_dump({"model": "digits", "model_file": str(path),
+                                        "layers": layers}))
+    code, out, err = run("retrain", "--strategy", str(strategy), "--dataset", "digits",
+                         "--recipe", "synthetic", "--epochs", "0.2", "--json",
+                         "--cache-dir", str(tmp_path / "cache"))
+    assert code == 0, err
+    data = json.loads(out.strip().splitlines()[-1])
+    assert (data["model"], data["split"], data["status"]) == ("digits", "test", "ok")
 
 
 def test_the_converted_hand_built_graph_computes_the_graph(tmp_path: Path) -> None:
