@@ -20,7 +20,7 @@ from hwflow.strategy import Strategy
 from hwflow.sweeps.results import SWEEP_CSV
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # DataFrames have no single truth value to compare by
 class Run:
     """One run (a flow's directory stands for its final step)."""
 
@@ -52,7 +52,7 @@ def open_run(path: str | Path) -> Run:
                leaders=frames.leaders_frame(view), view=view)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Sweep:
     """A sweep directory: sweep.csv as written, and for a search sweep each point's run.
 

@@ -137,3 +137,16 @@ def test_open_sweep_stacks_each_points_run(tmp_path: Path) -> None:
     assert s.strategy(point, "hv-leader") == s.runs[point].strategy("hv-leader")
     with pytest.raises(HwflowError, match="not a sweep directory"):
         hwflow.open_sweep(tmp_path)
+
+
+def test_open_sweep_of_an_evaluate_sweep_is_its_csv(tmp_path: Path) -> None:
+    (tmp_path / "sweep.yaml").write_text("kind: evaluate\nbase:\n  model: digits-cnn\n"
+                                         "  accelerator: spatial-256\n  level: mid\n"
+                                         "grid:\n  bits: [8, 4]\n")
+    code, _, err = run("sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "out"),
+                       "--no-plots")
+    assert code == 0, err
+    s = hwflow.open_sweep(tmp_path / "out")
+    pd.testing.assert_frame_equal(s.results, pd.read_csv(tmp_path / "out" / "sweep.csv"))
+    assert len(s.results) == 2 and s.runs == {} and list(s.front.columns) == ["point"]
+    assert list(s.results["w_bits"]) == ["16 8 8 8 16", "16 4 4 4 16"]
