@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-from onnx import shape_inference, version_converter
+from onnx import defs, numpy_helper, shape_inference, version_converter
 
 from hwflow.errors import HwflowError
 from hwflow.workload import Layer, Workload
@@ -251,9 +251,11 @@ class _Reader:
 def to_torch(path: str | Path) -> Any:
     """The graph as a ``torch.nn.Module`` (onnx2torch), its layers at the workload's names.
 
-    onnx2torch reads opsets up to 17 for most ops, so a newer graph is first converted down
-    where ``onnx``'s version converter can. Raises one line when onnx2torch is missing or
-    cannot convert the graph; the hardware side never needs this.
+    onnx2torch reads opsets up to 17 for most ops, so a newer graph is first rewritten as
+    opset 17 (``_as_opset_17``, else ``onnx``'s version converter where it can). Raises one
+    line when onnx2torch is missing or cannot convert the graph, or the module does not run
+    on a batch of two (a graph exported with a fixed batch of one); the hardware side never
+    needs this.
     """
     model = read_onnx(path)
     try:
@@ -263,7 +265,7 @@ def to_torch(path: str | Path) -> Any:
                              f"install it with {INSTALL_ONNX}") from None
     proto = _weights_as_initializers(onnx.load(str(model.path)), set(model.layer_outputs))
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    if opset > ONNX2TORCH_OPSET:
+    if opset > ONNX2TORCH_OPSET and not _as_opset_17(proto, opset):
         try:
             proto = version_converter.convert_version(proto, ONNX2TORCH_OPSET)
         except Exception:  # no adapter for some op: let onnx2torch try the graph as it is
@@ -275,9 +277,9 @@ def to_torch(path: str | Path) -> Any:
         detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise OnnxModelError(
             f"{model.path}: onnx2torch cannot convert this graph (opset {opset}: {detail}); "
-            f"the hardware side (evaluate, search without accuracy) still works; for accuracy "
-            f"export with torch.onnx.export(..., opset_version={ONNX2TORCH_OPSET}, "
-            "dynamo=False)") from None
+            "the hardware side (evaluate, search without accuracy) still works; for accuracy "
+            "export with a dynamic batch dimension: torch.onnx.export(model, (x,), path, "
+            "dynamic_shapes=({0: torch.export.Dim('batch')},))") from None
     _rename_layers(module, model)
     return module
 
@@ -311,6 +313,61 @@ def _weights_as_initializers(proto: onnx.ModelProto, layer_outputs: set[str]) ->
             node.input[i] = bypass.get(name, name)
         graph.node.append(node)
     return proto
+
+
+REDUCE_OPS = frozenset({"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+                        "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare"})
+TYPES_ONLY_SINCE_17 = frozenset({"Identity", "Cast", "CastLike", "Constant", "Shape", "Size",
+                                 "Equal"})  # their newer versions only add tensor types
+
+
+def _as_opset_17(proto: onnx.ModelProto, opset: int) -> bool:
+    """Rewrite a graph of opset 18-20 (``torch.onnx.export``'s default) in place as opset 17
+    when every newer op means the same in its opset-17 form; False (graph unchanged) when
+    one does not. onnx's version converter has no adapter down for several of these."""
+    if opset > 20:
+        return False
+    graph = proto.graph
+    constants = {t.name: t for t in graph.initializer}
+    edits = []
+    for node in graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        since = defs.get_schema(node.op_type, max_inclusive_version=opset).since_version
+        if since <= ONNX2TORCH_OPSET:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        op = node.op_type
+        if op in TYPES_ONLY_SINCE_17:
+            edits.append((node, {"saturate"}, None))  # saturate: float8 casts only
+        elif op == "Pad" and len(node.input) <= 3 and attrs.get("mode", b"constant") != b"wrap":
+            edits.append((node, set(), None))  # 18 added axes, 19 the wrap mode
+        elif op in REDUCE_OPS and len(node.input) == 2 and node.input[1] in constants \
+                and not attrs.get("noop_with_empty_axes", 0):  # 18: axes became an input
+            axes = numpy_helper.to_array(constants[node.input[1]]).tolist()
+            edits.append((node, {"noop_with_empty_axes"}, ("axes", axes)))
+        elif op == "Reshape" and (not attrs.get("allowzero", 0) or (
+                node.input[1] in constants
+                and 0 not in numpy_helper.to_array(constants[node.input[1]]).tolist())):
+            edits.append((node, {"allowzero"}, None))  # allowzero matters only for a 0 in shape
+        elif op == "AveragePool" and set(attrs.get("dilations", [1])) == {1}:
+            edits.append((node, {"dilations"}, None))  # 19 added dilations
+        elif op == "Resize" and not attrs.get("antialias", 0) and "axes" not in attrs and \
+                attrs.get("keep_aspect_ratio_policy", b"stretch") == b"stretch":
+            edits.append((node, {"antialias", "keep_aspect_ratio_policy"}, None))
+        else:
+            return False
+    for node, drop, add in edits:
+        kept = [a for a in node.attribute if a.name not in drop]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+        if add is not None:
+            del node.input[1:]
+            node.attribute.append(onnx.helper.make_attribute(*add))
+    for entry in proto.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            entry.version = ONNX2TORCH_OPSET
+    return True
 
 
 def _check_runs(module: Any, input_shape: tuple[int, int, int]) -> None:

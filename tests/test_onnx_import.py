@@ -191,17 +191,34 @@ def export(model: torch.nn.Module, shape: tuple[int, ...], path: Path, **kwargs)
     return path
 
 
-@pytest.mark.slow  # one torch.onnx.export (dynamo) per model, ~5 s each
+@pytest.mark.slow  # one torch.onnx.export (dynamo) and one onnx2torch conversion per model
 @pytest.mark.parametrize("name", sorted(EXPORT_SHAPES))
 def test_exported_catalog_model_equals_its_traced_workload(tmp_path: Path, name: str) -> None:
     shape = EXPORT_SHAPES[name]
     model = build_model(model_entry(name))
     traced = extract_workload(model, shape, name)
-    path = export(model, shape, tmp_path / f"{name}.onnx")
+    path = export(model, shape, tmp_path / f"{name}.onnx",  # opset 20, batch left dynamic
+                  dynamic_shapes=({0: torch.export.Dim("batch")},))
     from_onnx = load_workload(str(path))
     assert from_onnx.layer_names == traced.layer_names  # the exporter keeps weight names
     for ours, theirs in zip(from_onnx.layers, traced.layers, strict=True):
         assert ours.kind == theirs.kind and ours.shape_key() == theirs.shape_key(), ours.name
+    # the accuracy side: onnx2torch's module (rewritten down to opset 17) computes the model
+    converted = to_torch(path)
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(converted(x), model.eval()(x), rtol=1e-4, atol=1e-5)
+    assert all(isinstance(converted.get_submodule(n), (torch.nn.Conv2d, torch.nn.Linear))
+               for n in from_onnx.layer_names)
+
+
+@pytest.mark.slow
+def test_a_graph_exported_at_a_fixed_batch_of_one_is_one_line_for_accuracy(tmp_path: Path) -> None:
+    path = export(build_model(model_entry("resnet20")), (3, 32, 32), tmp_path / "r20.onnx")
+    assert load_workload(str(path)).macs == 40_551_040  # the hardware side is unaffected
+    with pytest.raises(OnnxModelError, match="onnx2torch cannot convert this graph") as info:
+        to_torch(path)
+    assert "dynamic_shapes" in str(info.value) and "\n" not in str(info.value)
 
 
 @pytest.mark.slow
