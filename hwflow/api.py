@@ -1,7 +1,7 @@
 """The Python API for notebooks: a run or a sweep directory as pandas DataFrames.
 
 ``hwflow.open_run(path)`` and ``hwflow.open_sweep(path)`` only read: run.sqlite is opened
-with SQLite's read-only mode, so the API never creates or changes a run (a run still
+read-only (``RunStore(read_only=True)``), so the API never creates or changes a run (a run still
 going can be opened; its latest stored generation counts). The frames are those pareto.csv
 and history.csv are written from (``hwflow.runs.frames``). Examples: docs/python-api.md.
 """

@@ -103,7 +103,6 @@ def test_leaders_and_strategies_match_hwflow_export(run_dir: Path, tmp_path: Pat
 
 
 def test_the_api_never_creates_or_changes_a_run_store(run_dir: Path, tmp_path: Path) -> None:
-    """(SQLite's read-only mode may add its shared-memory index beside a WAL store.)"""
     before = digest(run_dir)
     mtime = (run_dir / "run.sqlite").stat().st_mtime_ns
     r = hwflow.open_run(run_dir)

@@ -177,7 +177,7 @@ def picked(run: RunView, pick: str) -> Evaluation:
         raise HwflowError(f"--pick {pick!r}: choose {', '.join(PICKS)} or an id from "
                           "pareto.csv") from None
     with RunStore(run.folder / STORE_NAME, read_only=True) as store:
-        e = store.evaluation(eval_id)
+        e = store.evaluation(eval_id) if 0 < eval_id < 2**63 else None  # SQLite's integers
     if e is None:
         raise RunError(f"--pick {eval_id}: no evaluation with that id in {run.folder / STORE_NAME}")
     return e
