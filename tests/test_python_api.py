@@ -103,12 +103,13 @@ def test_leaders_and_strategies_match_hwflow_export(run_dir: Path, tmp_path: Pat
 
 
 def test_the_api_never_creates_or_changes_a_run_store(run_dir: Path, tmp_path: Path) -> None:
-    before = digest(run_dir)
+    before, files = digest(run_dir), sorted(p.name for p in run_dir.iterdir())
     mtime = (run_dir / "run.sqlite").stat().st_mtime_ns
     r = hwflow.open_run(run_dir)
     r.strategy("hv-leader")
     r.export("hv-leader", tmp_path / "s.yaml")
     assert digest(run_dir) == before and (run_dir / "run.sqlite").stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in run_dir.iterdir()) == files  # no -wal / -shm left either
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(HwflowError, match="not a run directory"):
