@@ -5,7 +5,8 @@ a user's own file (``my_chip.yaml``, ``my_net.py``) works everywhere a name does
 
 A model file defines builders ``def NAME(num_classes=...) -> nn.Module`` and a module-level
 ``MODELS`` dict mapping catalog names to ``ModelInfo``-style dicts:
-``{"builder": "resnet20", "input_shape": (3, 32, 32), "num_classes": 10, "dataset": "cifar10"}``.
+``{"builder": "resnet20", "input_shape": (3, 32, 32), "num_classes": 10, "dataset": "cifar10"}``,
+plus ``"task": "segmentation"`` for a network that labels every pixel (default: classification).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ACCELERATOR_DIR = ROOT / "accelerators"
 MODEL_DIR = ROOT / "models"
 TABLE_SUFFIX = ".layers.json"
+TASKS = ("classification", "segmentation")  # what ψ measures: top-1 accuracy or mean IoU
 
 
 class CatalogError(HwflowError):
@@ -74,6 +76,7 @@ class ModelEntry:
     input_shape: tuple[int, int, int]  # (C, H, W) of one frame
     num_classes: int
     dataset: str  # the data set it is meant for
+    task: str = "classification"  # one of TASKS
 
     @property
     def table_path(self) -> Path:
@@ -94,11 +97,17 @@ def _entries_of(path: Path, module: ModuleType) -> dict[str, ModelEntry]:
     if not models:
         raise CatalogError(f"{path}: defines no MODELS dict (name -> builder, input_shape, "
                            "num_classes, dataset)")
-    return {name: ModelEntry(name=name, file=path, builder=info["builder"],
-                             input_shape=tuple(info["input_shape"]),
-                             num_classes=int(info["num_classes"]),
-                             dataset=str(info.get("dataset", "synthetic")))
-            for name, info in models.items()}
+    entries = {}
+    for name, info in models.items():
+        task = str(info.get("task", "classification"))
+        if task not in TASKS:
+            raise CatalogError(f"{path}: model {name!r} has task {task!r}; choose one of: "
+                               f"{', '.join(TASKS)}")
+        entries[name] = ModelEntry(name=name, file=path, builder=info["builder"],
+                                   input_shape=tuple(info["input_shape"]),
+                                   num_classes=int(info["num_classes"]),
+                                   dataset=str(info.get("dataset", "synthetic")), task=task)
+    return entries
 
 
 @lru_cache(maxsize=None)
@@ -113,7 +122,8 @@ def _catalog_index() -> dict[str, ModelEntry]:
         index[name] = ModelEntry(name=name, file=MODEL_DIR / meta["file"],
                                  builder=meta["builder"],
                                  input_shape=tuple(meta["input_shape"]),
-                                 num_classes=meta["num_classes"], dataset=meta["dataset"])
+                                 num_classes=meta["num_classes"], dataset=meta["dataset"],
+                                 task=meta["task"])
     return index
 
 
@@ -179,7 +189,7 @@ def write_table(entry: ModelEntry) -> Path:
     data = trace_workload(entry).to_json()
     data["meta"] = {"file": entry.file.name, "builder": entry.builder,
                     "input_shape": list(entry.input_shape), "num_classes": entry.num_classes,
-                    "dataset": entry.dataset}
+                    "dataset": entry.dataset, "task": entry.task}
     entry.table_path.write_text(json.dumps(data, indent=1) + "\n")
     return entry.table_path
 
