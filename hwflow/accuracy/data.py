@@ -367,10 +367,12 @@ def _synthetic_seg(input_shape: tuple[int, int, int], num_classes: int) -> Split
     c, h, w = input_shape
     n_train, n_test = 96, 32
     colours = torch.rand((num_classes, c), generator=gen) * 2 - 1
+    images = torch.empty((n_train + n_test, c, h, w), dtype=torch.uint8)  # bytes: 1/4 memory
     labels = torch.zeros((n_train + n_test, h, w), dtype=torch.uint8)
     rows, cols = torch.arange(h, dtype=torch.float32)[:, None], torch.arange(w)[None, :]
     extent = torch.tensor([h, w], dtype=torch.float32)
-    for image in labels:
+    frame = max(1, min(h, w) // 32)
+    for image, label in zip(images, labels):  # one at a time: Cityscapes-sized sets fit
         for _ in range(int(torch.randint(1, 4, (), generator=gen))):
             cls = int(torch.randint(1, num_classes, (), generator=gen))
             cy, cx = (torch.rand(2, generator=gen) * extent).tolist()
@@ -379,13 +381,12 @@ def _synthetic_seg(input_shape: tuple[int, int, int], num_classes: int) -> Split
                 inside = ((rows - cy) / ry) ** 2 + ((cols - cx) / rx) ** 2 <= 1
             else:
                 inside = ((rows - cy).abs() <= ry) & ((cols - cx).abs() <= rx)
-            image[inside] = cls
-    noisy = colours[labels.long()].permute(0, 3, 1, 2) \
-        + 0.5 * torch.randn((len(labels), c, h, w), generator=gen)
-    images = ((noisy * 0.25 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)  # bytes: 1/4 memory
-    frame = max(1, min(h, w) // 32)
-    for edge in (np.s_[:, :frame], np.s_[:, -frame:], np.s_[:, :, :frame], np.s_[:, :, -frame:]):
-        labels[edge] = IGNORE_LABEL
+            label[inside] = cls
+        noisy = colours[label.long()].permute(2, 0, 1) + 0.5 * torch.randn((c, h, w),
+                                                                          generator=gen)
+        image.copy_(((noisy * 0.25 + 0.5).clamp(0, 1) * 255).round())
+        for edge in (np.s_[:frame], np.s_[-frame:], np.s_[:, :frame], np.s_[:, -frame:]):
+            label[edge] = IGNORE_LABEL
     norm = Normalization(255.0, (0.5,), (0.25,))
     train_all = TensorSource.in_memory(images[:n_train], labels[:n_train], norm)
     test = TensorSource.in_memory(images[n_train:], labels[n_train:], norm)
