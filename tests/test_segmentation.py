@@ -163,6 +163,26 @@ def test_cityscapes_layout_train_ids_splits_and_resizing(cityscapes: Path) -> No
     assert y.shape == (2, 32, 32) and (y[:, 2:, :16] == 0).all() and (y[:, 2:, 16:] == 13).all()
 
 
+@pytest.fixture
+def quick_seg(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A one-epoch pretraining recipe (fake Cityscapes trees have a handful of frames)."""
+    quick = replace(recipes.RECIPES["synthetic-seg"], name="quick-seg", epochs=1)
+    monkeypatch.setitem(recipes.RECIPES, "quick-seg", quick)
+    return quick.name
+
+
+def city_net(root: Path) -> Path:
+    """A model file: the small DeepLabv3 predicting Cityscapes' 19 classes at 3x16x32."""
+    net = root / "net.py"
+    net.write_text(f"import importlib.util\n"
+                   f"spec = importlib.util.spec_from_file_location('d', {str(ROOT / 'models' / 'deeplabv3.py')!r})\n"
+                   "d = importlib.util.module_from_spec(spec); spec.loader.exec_module(d)\n"
+                   "def net(num_classes=19):\n    return d.deeplabv3_small(num_classes)\n"
+                   "MODELS = {'city-net': {'builder': 'net', 'input_shape': (3, 16, 32), "
+                   "'num_classes': 19, 'dataset': 'cityscapes', 'task': 'segmentation'}}\n")
+    return net
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda r: __import__("shutil").rmtree(r / "gtFine"), "no Cityscapes layout in"),
     (lambda r: next((r / "gtFine/train/aachen").iterdir()).unlink(), "has no label map"),
@@ -174,27 +194,22 @@ def test_cityscapes_layout_train_ids_splits_and_resizing(cityscapes: Path) -> No
     (lambda r: Image.new("L", (60, 32)).save(
         r / "gtFine/val/frankfurt/frankfurt_000001_000019_gtFine_labelIds.png"),
      "is 60x32 but its frame frankfurt_000001_000019_leftImg8bit.png is 64x32"),
+    (lambda r: [p.write_bytes(p.read_bytes()[:200])  # a valid header, truncated data
+                for p in (r / "leftImg8bit/train/aachen").iterdir()],
+     "_leftImg8bit.png or its label map cannot be decoded"),
 ])
-def test_bad_cityscapes_trees_are_one_line(cityscapes: Path, damage, message: str) -> None:
+def test_bad_cityscapes_trees_are_one_line(cityscapes: Path, quick_seg: str, damage,
+                                           message: str) -> None:
     damage(cityscapes)
-    code, _, err = run("pretrain", "--model", "deeplabv3", "--data-dir", str(cityscapes),
-                         "--cache-dir", str(cityscapes / "cache"))
+    code, _, err = run("pretrain", "--model", str(city_net(cityscapes)), "--recipe", quick_seg,
+                       "--data-dir", str(cityscapes), "--cache-dir", str(cityscapes / "cache"))
     assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
-def test_deeplabv3_fine_tunes_on_a_cityscapes_folder(cityscapes: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    quick = replace(recipes.RECIPES["synthetic-seg"], name="quick-seg", epochs=1)
-    monkeypatch.setitem(recipes.RECIPES, "quick-seg", quick)
-    net = cityscapes / "net.py"  # the small DeepLabv3 predicting Cityscapes' 19 classes
-    net.write_text(f"import importlib.util\n"
-                   f"spec = importlib.util.spec_from_file_location('d', {str(ROOT / 'models' / 'deeplabv3.py')!r})\n"
-                   "d = importlib.util.module_from_spec(spec); spec.loader.exec_module(d)\n"
-                   "def net(num_classes=19):\n    return d.deeplabv3_small(num_classes)\n"
-                   "MODELS = {'city-net': {'builder': 'net', 'input_shape': (3, 16, 32), "
-                   "'num_classes': 19, 'dataset': 'cityscapes', 'task': 'segmentation'}}\n")
+def test_deeplabv3_fine_tunes_on_a_cityscapes_folder(cityscapes: Path, quick_seg: str) -> None:
+    net = city_net(cityscapes)
     code, out, err = run("accuracy", "--model", str(net), "--bits", "4", "--recipe",
-                         "quick-seg", "--epochs", "1", "--data-dir", str(cityscapes),
+                         quick_seg, "--epochs", "1", "--data-dir", str(cityscapes),
                          "--cache-dir", str(cityscapes / "cache"), "--json")
     assert code == 0, err
     data = json.loads(out.strip().splitlines()[-1])

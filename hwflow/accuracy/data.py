@@ -213,8 +213,12 @@ class FolderSource:
         loader = torch.utils.data.DataLoader(
             images, batch_size=batch_size, shuffle=generator is not None, generator=generator,
             num_workers=self.workers, drop_last=drop_last, pin_memory=device.type == "cuda")
-        for x, y in loader:
-            yield self.norm(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+        try:
+            for x, y in loader:
+                yield self.norm(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+        except DataError as exc:  # from a worker: its own line, not the worker's traceback
+            last = str(exc).strip().splitlines()[-1]
+            raise DataError(last.split("DataError: ", 1)[-1]) from None
 
 
 # --- the data sets -------------------------------------------------------------------------
@@ -429,7 +433,11 @@ class _LabelledFrames(torch.utils.data.Dataset):
         frame_path, label_path = self.samples[i]
         h, w = self.size
         with Image.open(frame_path) as frame, Image.open(label_path) as label:
-            frame, label = frame.convert("RGB"), label.convert("L")
+            try:
+                frame, label = frame.convert("RGB"), label.convert("L")
+            except OSError as exc:  # truncated or corrupt data behind a valid header
+                raise DataError(f"cityscapes: {frame_path} or its label map cannot be decoded "
+                                f"({exc})") from None
             scale = max(h / frame.height, w / frame.width)
             size = (max(w, round(frame.width * scale)), max(h, round(frame.height * scale)))
             if size != frame.size:
