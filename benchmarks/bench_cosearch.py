@@ -21,10 +21,10 @@ import numpy as np
 
 from hwflow.catalog import load_accelerator, load_workload
 from hwflow.hw.levels import clear_cache
-from hwflow.search.accelerator_genes import AcceleratorGenesConfig, AcceleratorSpace
 from hwflow.search.costs import AcceleratorCosts
 from hwflow.search.driver import run_search
 from hwflow.search.experiment import load_experiment
+from hwflow.search.space.accelerator_genes import AcceleratorGenesConfig, AcceleratorSpace
 
 GENES = dict(rows=[8, 12, 16, 24, 32], cols=[8, 12, 16, 24, 32], buffer_kb=[64, 128, 256, 512],
              dataflow=["rs", "ws", "os"], batch=[1, 4])

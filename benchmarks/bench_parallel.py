@@ -30,8 +30,9 @@ import numpy as np
 
 from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
 from hwflow.catalog import load_workload
-from hwflow.parallel import open_dispatch
-from hwflow.search.dispatch import AccuracyDispatch, InProcess
+from hwflow.dispatch.cluster import open_dispatch
+from hwflow.dispatch.in_process import InProcess
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.strategy import LayerBits, Strategy
 
 BITS = (8, 6, 4, 2)
@@ -95,7 +96,7 @@ def compare(configs: dict[str, Callable[[AccuracySettings], AccuracyDispatch]], 
             shutil.copytree(baseline, cache)
             settings = AccuracySettings(model=model, dataset=dataset, epochs=epochs,
                                         device=device, cache_dir=str(cache))
-            cold, warm = time_generations(lambda: make(settings), sets)
+            cold, warm = time_generations(lambda make=make, settings=settings: make(settings), sets)
             median = statistics.median(warm)
             first = first or median
             print(f"{name:<34} {cold:>7.2f}s {median:>11.2f}s {min(warm):>8.2f}s "

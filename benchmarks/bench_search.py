@@ -17,7 +17,7 @@ import numpy as np
 from hwflow.catalog import load_accelerator, load_workload
 from hwflow.hw.levels import estimate
 from hwflow.search.costs import HardwareTable
-from hwflow.search.genome import BitGenome
+from hwflow.search.space.genome import BitGenome
 
 
 def main() -> None:
@@ -69,10 +69,10 @@ def generation_overhead(table: HardwareTable, genome: BitGenome, level: str,
     from pymoo.optimize import minimize
 
     from hwflow.runs.store import RunStore
-    from hwflow.search.algorithms import make_algorithm
     from hwflow.search.fitness import Fitness
+    from hwflow.search.ga.algorithms import make_algorithm
+    from hwflow.search.ga.problem import BitwidthProblem
     from hwflow.search.objectives import Scoring
-    from hwflow.search.problem import BitwidthProblem
 
     with tempfile.TemporaryDirectory() as folder, RunStore(Path(folder) / "run.sqlite") as store:
         fitness = Fitness(genome, table, store, level, Scoring(("frac_ops", "dram_bytes")))

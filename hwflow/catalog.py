@@ -11,16 +11,15 @@ plus ``"task": "segmentation"`` for a network that labels every pixel (default: 
 
 from __future__ import annotations
 
-from hwflow.errors import HwflowError
-
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from hwflow.config import ConfigError, load_accelerator_file
+from hwflow.errors import HwflowError
 from hwflow.hw.spec import Accelerator
 from hwflow.workload import Workload
 
@@ -54,7 +53,7 @@ def load_accelerator(name_or_path: str) -> Accelerator:
     return _catalog_accelerator(name_or_path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalog_accelerator(name: str) -> Accelerator:
     path = ACCELERATOR_DIR / f"{name}.yaml"
     if not path.exists():
@@ -110,7 +109,7 @@ def _entries_of(path: Path, module: ModuleType) -> dict[str, ModelEntry]:
     return entries
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalog_index() -> dict[str, ModelEntry]:
     """Catalog models by name, read from the layer tables (no torch import)."""
     import json
@@ -171,7 +170,7 @@ def load_workload(name_or_path: str) -> Workload:
     return trace_workload(entry)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table_workload(name: str) -> Workload:
     return Workload.load(_catalog_index()[name].table_path)
 

@@ -3,15 +3,14 @@ the key path, its line in the file and what is allowed."""
 
 from __future__ import annotations
 
-from hwflow.errors import HwflowError
-
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Mapping, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hwflow.hw.spec import Accelerator, Engine, MemoryLevel, RegisterFiles
+from hwflow.errors import HwflowError
+from hwflow.hw.spec import Accelerator, Dataflow, Engine, EngineKind, MemoryLevel, RegisterFiles
 
 
 class ConfigError(HwflowError):
@@ -113,12 +112,12 @@ class ArrayConfig(Strict):
 
 
 class EngineConfig(Strict):
-    kind: Literal["vectorized", "bit-serial"]
+    kind: EngineKind
     b_max: int = Field(16, gt=0, le=32, description="widest operand a MAC unit takes")
     lanes: int = Field(1, gt=0, description="bit-serial lanes per PE")
 
     @model_validator(mode="after")
-    def _lanes_only_bit_serial(self) -> "EngineConfig":
+    def _lanes_only_bit_serial(self) -> EngineConfig:
         if self.kind == "vectorized" and self.lanes != 1:
             raise ValueError("lanes applies to bit-serial engines only; omit it for vectorized")
         return self
@@ -161,7 +160,7 @@ class AcceleratorConfig(Strict):
     description: str = ""
     array: ArrayConfig
     engine: EngineConfig
-    dataflow: Literal["rs", "os", "ws"] = "rs"
+    dataflow: Dataflow = "rs"
     word_bits: int = Field(16, gt=0, le=64)
     mac_cost: float = Field(1.0, ge=0)
     supported_bits: list[int] = Field(min_length=1)
@@ -169,7 +168,7 @@ class AcceleratorConfig(Strict):
     memory: MemoryConfig
 
     @model_validator(mode="after")
-    def _bits_in_range(self) -> "AcceleratorConfig":
+    def _bits_in_range(self) -> AcceleratorConfig:
         bad = [b for b in self.supported_bits if not 1 <= b <= self.engine.b_max]
         if bad:
             raise ValueError(f"supported_bits {bad} outside 1..b_max={self.engine.b_max}")
@@ -195,3 +194,31 @@ class AcceleratorConfig(Strict):
 
 def load_accelerator_file(path: str | Path) -> Accelerator:
     return load_file(path, AcceleratorConfig).build(source=str(path))
+
+
+def accelerator_yaml(accel: Accelerator, name: str | None = None,
+                     description: str = "") -> dict[str, Any]:
+    """An accelerator as the YAML ``hwflow evaluate --accelerator`` reads (the inverse of
+    ``hwflow.config.AcceleratorConfig.build``)."""
+    engine: dict[str, Any] = {"kind": accel.engine.kind, "b_max": accel.engine.b_max}
+    if accel.engine.kind == "bit-serial":
+        engine["lanes"] = accel.engine.lanes
+    return {
+        "name": name or accel.name, "description": description,
+        "array": {"rows": accel.rows, "cols": accel.cols}, "engine": engine,
+        "dataflow": accel.dataflow, "word_bits": accel.word_bits, "mac_cost": accel.mac_cost,
+        "supported_bits": list(accel.supported_bits), "tied_bits": accel.tied_bits,
+        "memory": {
+            "dram": {"read_cost": accel.dram.read_cost, "write_cost": accel.dram.write_cost,
+                     "bandwidth_bytes_per_cycle": accel.dram.bandwidth},
+            "buffer": {"size_kb": (accel.buffer.size_bytes or 0) / 1024,
+                       "read_cost": accel.buffer.read_cost, "write_cost": accel.buffer.write_cost},
+            "array": {"cost": accel.array_cost},
+            "rf": {"filter_words": accel.rf.filter_words, "fmap_words": accel.rf.fmap_words,
+                   "psum_words": accel.rf.psum_words, "read_cost": accel.rf.read_cost,
+                   "write_cost": accel.rf.write_cost, "shared": accel.rf.shared}}}
+
+
+def accelerator_from_yaml(data: Mapping[str, Any], source: str = "") -> Accelerator:
+    """An accelerator from its YAML mapping (as ``accelerator_yaml`` writes it)."""
+    return AcceleratorConfig.model_validate(dict(data)).build(source=source)

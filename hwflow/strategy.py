@@ -6,14 +6,13 @@ written at the next layer's ``a_bits`` (the last layer's at the accelerator's wo
 
 from __future__ import annotations
 
-from hwflow.errors import HwflowError
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hwflow.errors import HwflowError
 from hwflow.workload import Workload
 
 
@@ -42,12 +41,6 @@ class Strategy:
     @property
     def a_bits(self) -> tuple[int, ...]:
         return tuple(layer.a_bits for layer in self.layers)
-
-    def bits_of(self, name: str) -> LayerBits:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise StrategyError(f"strategy for {self.model} has no layer {name!r}")
 
     def check_matches(self, workload: Workload) -> None:
         """Raise if the strategy's layers are not exactly the workload's, in order."""

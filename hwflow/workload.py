@@ -116,7 +116,7 @@ class Workload:
         return {"name": self.name, "layers": [asdict(layer) for layer in self.layers]}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Workload":
+    def from_json(cls, data: dict[str, Any]) -> Workload:
         known = {f.name for f in fields(Layer)}
         layers = tuple(Layer(**{k: v for k, v in d.items() if k in known}) for d in data["layers"])
         return cls(name=data["name"], layers=layers)
@@ -125,7 +125,7 @@ class Workload:
         path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> "Workload":
+    def load(cls, path: Path) -> Workload:
         return cls.from_json(json.loads(Path(path).read_text()))
 
 

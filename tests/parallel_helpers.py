@@ -54,7 +54,7 @@ class SlowProxy:
         for strategy in strategies:
             key = self.strategy_key(strategy)
 
-            def compute() -> StoredResult:
+            def compute(key: str = key, strategy: Strategy = strategy) -> StoredResult:
                 self._note("start", key)
                 time.sleep(self.sleep)
                 return StoredResult(proxy_accuracy(strategy), "ok", self.sleep)
@@ -81,16 +81,16 @@ class SlowProxySource:
 def main(argv: list[str]) -> None:
     """``PYTHONPATH=. python tests/parallel_helpers.py SLEEP LOG -- <hwflow args>``: the real
     CLI, with ``SlowProxy`` standing in for the evaluator on the workers."""
-    from hwflow import parallel
     from hwflow.cli import main as hwflow
+    from hwflow.dispatch import cluster
 
     source = SlowProxySource(float(argv[0]), argv[1])
-    real = parallel.open_dispatch
+    real = cluster.open_dispatch
 
     def with_proxy(settings, threads=None, workers=None, scheduler=None):
         return real(settings, threads, workers, scheduler, source=source)
 
-    parallel.open_dispatch = with_proxy
+    cluster.open_dispatch = with_proxy
     hwflow(argv[argv.index("--") + 1:])
 
 

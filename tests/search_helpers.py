@@ -75,8 +75,8 @@ def main(argv: list[str]) -> None:
     import argparse
 
     from hwflow.cli import main as hwflow
+    from hwflow.dispatch.in_process import InProcess
     from hwflow.search import driver
-    from hwflow.search.dispatch import InProcess
 
     split = argv.index("--")
     parser = argparse.ArgumentParser()

@@ -105,7 +105,7 @@ def test_shared_register_file_from_yaml(tmp_path):
     shared = load_accelerator(str(path))
     assert shared.rf.shared and not load_accelerator("eyeriss-256-db").rf.shared
     assert shared.key() != load_accelerator("eyeriss-256-db").key()  # costs are cached apart
-    from hwflow.search.accelerator_genes import accelerator_from_yaml, accelerator_yaml
+    from hwflow.config import accelerator_from_yaml, accelerator_yaml
 
     back = accelerator_from_yaml(accelerator_yaml(shared))
     assert back.key() == shared.key()

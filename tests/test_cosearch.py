@@ -7,27 +7,27 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
+from hwflow.accelerator_knobs import apply_genes
 from hwflow.catalog import accelerator_names, load_accelerator, load_workload
 from hwflow.cli import main
-from hwflow.config import ConfigError
+from hwflow.config import ConfigError, accelerator_from_yaml, accelerator_yaml
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import estimate
 from hwflow.hw.mid import MappingError
-from hwflow.search.accelerator_genes import (AcceleratorGenesConfig, AcceleratorSpace,
-                                             accelerator_from_yaml, accelerator_yaml, apply_genes)
-from hwflow.search.costs import AcceleratorCosts
+from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.experiment import load_experiment
-from hwflow.search.genome import BitGenome
-from hwflow.search.operators import AlleleMutation
+from hwflow.search.ga.operators import AlleleMutation
+from hwflow.search.space.accelerator_genes import AcceleratorGenesConfig, AcceleratorSpace
+from hwflow.search.space.genome import BitGenome
 from hwflow.strategy import LayerBits, Strategy, uniform_strategy
 from hwflow.workload import Workload
 from tests.search_helpers import tiny_workload
@@ -329,3 +329,26 @@ def test_latency_and_energy_budgets_are_hard_constraints(tmp_path):
     for e in front:
         assert e.metrics["latency_cycles"] <= 2000 and e.metrics["energy"] <= 2.0e6
         assert set(e.constraints) == {"latency_cycles_max", "energy_max", "unmapped_layers_max"}
+
+
+def test_both_cost_tables_answer_the_one_protocol_like_estimate():
+    """Fitness asks any cost table the same question; both answer it with estimate's totals
+    and the accelerator genes of each genome (none for a fixed accelerator)."""
+    workload = tiny_workload(4)
+    accel = load_accelerator("spatial-256")
+    w = np.array([[8, 4, 2, 8], [4, 4, 8, 2]])
+    a = np.array([[8, 8, 4, 2], [2, 4, 8, 8]])
+    fixed = HardwareTable(workload, accel, "mid")
+    space = AcceleratorSpace.of(accel, 1, AcceleratorGenesConfig(rows=[4, 8]))
+    designed = AcceleratorCosts(workload, space, "mid")
+    for table, index, rows in ((fixed, np.zeros((2, 0), dtype=int), (16, 16)),
+                               (designed, np.array([[1], [0]]), (8, 4))):
+        costs, genes = table.network_costs(w, a, index)
+        assert genes == ([{}, {}] if table is fixed else [{"rows": 8}, {"rows": 4}])
+        for j in range(2):
+            strategy = Strategy("tiny", tuple(LayerBits(layer.name, int(wb), int(ab))
+                                              for layer, wb, ab in zip(workload.layers, w[j], a[j])))
+            on = replace(accel, rows=rows[j])
+            for metric, value in estimate(workload, strategy, on, level="mid").totals().items():
+                if metric != "area":
+                    assert costs[metric][j] == value, metric

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hwflow.runs.sweep import load_sweep
 from hwflow.search.experiment import load_experiment
+from hwflow.sweeps.config import load_sweep
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 # experiments/*.yaml are also checked by tests/test_search_experiment.py

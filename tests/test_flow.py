@@ -26,10 +26,10 @@ from click.testing import CliRunner
 from hwflow.catalog import load_accelerator, load_workload
 from hwflow.cli import main
 from hwflow.config import ConfigError
+from hwflow.dispatch.in_process import InProcess
 from hwflow.hw.levels import estimate
 from hwflow.runs.reports import open_run
 from hwflow.runs.store import RunLock, RunStore
-from hwflow.search.dispatch import InProcess
 from hwflow.search.experiment import load_experiment
 from hwflow.search.flow import run_flow
 from hwflow.strategy import LayerBits, Strategy
@@ -135,7 +135,7 @@ def test_mid_fails_on_the_first_buffer_and_holds_on_the_second(tmp_path):
     assert first[0].w_bits == best["bits"]
     # the inherited buffer is the Fine step's, and the flow's leader reproduces exactly
     fine = open_run(out)  # a flow directory opens as its final step
-    assert fine.folder == out / steps[4].folder and fine.meta["accelerator_fixed"] == {"buffer_kb": 0.5}
+    assert fine.folder == out / steps[4].folder and fine.meta.accelerator_fixed == {"buffer_kb": 0.5}
     strategy = yaml.safe_load((out / "strategies" / "hv-leader.yaml").read_text())
     accel = load_accelerator(str(out / "strategies" / strategy["accelerator"]))
     assert accel.buffer.size_bytes == 512

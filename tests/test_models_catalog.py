@@ -18,8 +18,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from hwflow.catalog import (build_model, catalog_entries_from_sources, load_workload,
-                            model_entry, model_names, trace_workload)
+from hwflow.catalog import (
+    build_model,
+    catalog_entries_from_sources,
+    load_workload,
+    model_entry,
+    model_names,
+    trace_workload,
+)
 from hwflow.cli import main
 from hwflow.workload import Workload
 

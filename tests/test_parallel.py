@@ -1,4 +1,4 @@
-"""Parallel evaluation (hwflow.parallel): local worker processes and Dask clusters give the
+"""Parallel evaluation (hwflow.dispatch.cluster): local worker processes and Dask clusters give the
 in-process run's results, a worker killed mid-evaluation costs nothing, no strategy is
 trained twice wherever it ran, and a killed driver resumes without re-evaluating anything.
 
@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hwflow import parallel
 from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
 from hwflow.catalog import load_workload
 from hwflow.cli import main
-from hwflow.parallel import claim_gpu, evaluate_task, open_dispatch, worker_device
+from hwflow.dispatch import cluster
+from hwflow.dispatch.cluster import claim_gpu, evaluate_task, open_dispatch, worker_device
+from hwflow.dispatch.in_process import InProcess
 from hwflow.runs.reports import export
-from hwflow.search.dispatch import InProcess
 from hwflow.search.driver import run_search
 from hwflow.search.experiment import load_experiment
 from hwflow.strategy import uniform_strategy
@@ -132,7 +132,7 @@ def pid_alive(pid: int) -> bool:
 # --- GPU assignment ----------------------------------------------------------------------
 
 def test_workers_take_the_least_shared_gpu_and_a_dead_workers_gpu_is_free_again(tmp_path):
-    held = parallel._held_gpu_locks
+    held = cluster._held_gpu_locks
     before = len(held)
     try:
         # CUDA_VISIBLE_DEVICES=3,5: indices 0 and 1 of what torch sees
@@ -350,7 +350,7 @@ def test_cli_workers_fine_tune_digits_like_this_process_does(tmp_path):
 
 
 def test_cli_names_a_scheduler_it_cannot_reach_in_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1.0)
     exp = write_experiment(tmp_path, DIGITS)
     for address, words in (("tcp://127.0.0.1:9", "Timed out"),
                            ("nowhere", "missing port number")):

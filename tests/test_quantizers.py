@@ -6,13 +6,18 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from hwflow.accuracy.apply import QuantConv2d, QuantLinear, quantize_model, quantized_layers
-from hwflow.accuracy.quantizers import (ActivationQuantizer, WeightQuantizer, best_clip,
-                                        binary_weight, dorefa_weight, uniform_weight)
+from hwflow.accuracy.quantizers import (
+    ActivationQuantizer,
+    WeightQuantizer,
+    best_clip,
+    binary_weight,
+    dorefa_weight,
+    uniform_weight,
+)
 from hwflow.catalog import build_model, load_workload, model_entry
 from hwflow.strategy import LayerBits, Strategy, StrategyError, uniform_strategy
 from hwflow.workload import extract_workload

@@ -6,6 +6,7 @@ search_helpers standing in for fine-tuning, slowed down so there is time to kill
 from __future__ import annotations
 
 import json
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -15,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from hwflow.dispatch.in_process import InProcess
 from hwflow.runs.store import RunLock
-from hwflow.search.dispatch import InProcess
-from hwflow.search.driver import run_search
+from hwflow.search.driver import SearchStopped, run_search
 from hwflow.search.experiment import load_experiment
+from hwflow.search.ga import checkpoint
 from tests.search_helpers import ProxyAccuracy
 
 HELPER = Path(__file__).with_name("search_helpers.py")
@@ -149,3 +151,44 @@ def test_soga_with_accuracy_stores_the_float_baseline_once(tmp_path):
     resumed.float_accuracy = None  # must not be asked again: the baseline is stored
     again = run_search(exp, out, resume=True, accuracy=InProcess(resumed), plots=False)
     assert resumed.calls == [] and again.best_fitness == result.best_fitness
+
+
+class _StopAfter:
+    """A Progress that stops the run (as Ctrl-C does) once generation ``n`` is stored."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def start(self, generations, last, evaluations) -> None:
+        pass
+
+    def evaluation(self, stats) -> None:
+        pass
+
+    def generation(self, row) -> None:
+        if row.generation >= self.n:
+            raise KeyboardInterrupt
+
+
+def test_a_checkpoint_written_before_the_search_was_split_still_resumes(tmp_path):
+    """Runs made before search/ was split into space/ and ga/ pickled the algorithm with its
+    problem detached and named the old modules; such a run resumes to the same results."""
+    reference = reference_run(tmp_path)
+    exp = load_experiment(tmp_path / "resume.yaml")
+    out = tmp_path / "old"
+    with pytest.raises(SearchStopped):
+        run_search(exp, out, accuracy=InProcess(ProxyAccuracy()), plots=False,
+                   progress=_StopAfter(3))
+    db = sqlite3.connect(out / "run.sqlite")
+    level, state = db.execute("SELECT level, state FROM checkpoints").fetchone()
+    algorithm = pickle.loads(state)
+    algorithm.problem = None  # as the old driver stored it
+    old = pickle.dumps(algorithm, protocol=0)  # module names as plain text lines
+    for before, now in checkpoint.MOVED.items():
+        old = old.replace(f"c{now}\n".encode(), f"c{before}\n".encode())
+    assert b"chwflow.search.operators\n" in old  # the old names really are in there
+    db.execute("UPDATE checkpoints SET state = ? WHERE level = ?", (old, level))
+    db.commit()
+    db.close()
+    run_search(exp, out, accuracy=InProcess(ProxyAccuracy()), resume=True, plots=False)
+    assert_same_results(out, reference)

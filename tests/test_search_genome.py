@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from tests.conftest import make_accel
 from hwflow.catalog import load_accelerator, load_workload
 from hwflow.hw.levels import estimate
 from hwflow.search.costs import HardwareTable
-from hwflow.search.genome import BitGenome, genome_key, parse_genome_key
+from hwflow.search.space.genome import BitGenome, genome_key, parse_genome_key
 from hwflow.strategy import StrategyError
+from tests.conftest import make_accel
 from tests.search_helpers import tiny_workload
 
 NAMES = ("first", "a", "b", "last")

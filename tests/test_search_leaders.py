@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwflow.runs.reports import front_hypervolume, front_of, pick_leaders
+from hwflow.runs.front import (
+    accuracy_leader,
+    compression_leader,
+    front_hypervolume,
+    front_of,
+    hv_leader,
+    hv_normalize,
+    hypervolume,
+    non_dominated,
+    pick_leaders,
+)
 from hwflow.runs.store import Evaluation
-from hwflow.search.leaders import (accuracy_leader, compression_leader, hv_leader, hypervolume,
-                                   non_dominated)
-from hwflow.search.objectives import hv_normalize
 
 # minimization form: (−accuracy, energy)
 A, B, C, D = (-0.90, 10.0), (-0.85, 4.0), (-0.60, 2.0), (-0.70, 8.0)  # D is dominated by B

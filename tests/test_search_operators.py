@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from pymoo.core.population import Population
 from pymoo.core.problem import Problem
 
-from hwflow.search.genome import BitGenome
-from hwflow.search.operators import AlleleMutation, LocusPointCrossover
+from hwflow.search.ga.operators import AlleleMutation, LocusPointCrossover
+from hwflow.search.space.genome import BitGenome
 
 
 class GenomeSpace(Problem):

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from pymoo.optimize import minimize
 
-from tests.conftest import make_accel
+from hwflow.dispatch.in_process import InProcess
+from hwflow.runs.front import hypervolume, non_dominated
 from hwflow.runs.store import RunStore
-from hwflow.search.algorithms import make_algorithm
 from hwflow.search.costs import HardwareTable
-from hwflow.search.dispatch import InProcess
 from hwflow.search.fitness import Fitness
-from hwflow.search.genome import BitGenome
-from hwflow.search.leaders import hypervolume, non_dominated
+from hwflow.search.ga.algorithms import make_algorithm
+from hwflow.search.ga.problem import BitwidthProblem
+from hwflow.search.ga.soga import SogaScoring, soga_fitness
 from hwflow.search.objectives import Scoring
-from hwflow.search.problem import BitwidthProblem
-from hwflow.search.soga import SogaScoring, soga_fitness
+from hwflow.search.space.genome import BitGenome
+from tests.conftest import make_accel
 from tests.search_helpers import ProxyAccuracy, proxy_accuracy, tiny_workload
 
 WORKLOAD = tiny_workload(4)

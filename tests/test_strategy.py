@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hwflow.strategy import (LayerBits, Strategy, StrategyError, load_strategy, parse_bits,
-                             uniform_strategy)
+from hwflow.strategy import LayerBits, Strategy, StrategyError, load_strategy, parse_bits, uniform_strategy
 from hwflow.workload import Layer, Workload
 
 NET = Workload("net", tuple(Layer(f"l{i}", "conv", 4, 4, 4, 4, 4, 4) for i in range(4)))

@@ -13,14 +13,14 @@ from click.testing import CliRunner
 from hwflow.catalog import load_accelerator, load_workload
 from hwflow.cli import main
 from hwflow.config import ConfigError, read_yaml, validate
+from hwflow.dispatch.in_process import InProcess
 from hwflow.hw.levels import estimate
 from hwflow.runs.store import STORE_NAME, RunError, RunStore
-from hwflow.runs.sweep import SweepConfig, expand, load_sweep
-from hwflow.runs.sweep_run import run_sweep
-from hwflow.search.dispatch import InProcess
 from hwflow.search.driver import SearchStopped
 from hwflow.search.experiment import load_experiment
 from hwflow.strategy import LayerBits, Strategy, uniform_strategy
+from hwflow.sweeps.config import SweepConfig, expand, load_sweep
+from hwflow.sweeps.run import run_sweep
 from tests.search_helpers import ProxyAccuracy, proxy_accuracy
 
 SEARCH = """\

@@ -17,8 +17,7 @@ import pytest
 import torch
 
 from hwflow.accuracy import recipes
-from hwflow.accuracy.evaluator import (AccuracyEvaluator, AccuracyResult, AccuracySettings,
-                                       default_cache_dir)
+from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracyResult, AccuracySettings, default_cache_dir
 from hwflow.accuracy.recipes import Recipe
 from hwflow.accuracy.store import ResultStore, StoredResult
 from hwflow.accuracy.train import fit, steps_for

@@ -25,7 +25,7 @@ import math
 import os
 import pickle
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
@@ -51,7 +51,7 @@ class Source(Protocol):
 
     def __len__(self) -> int: ...
 
-    def subset(self, indices: torch.Tensor, augment: bool) -> "Source": ...
+    def subset(self, indices: torch.Tensor, augment: bool) -> Source: ...
 
     def batches(self, batch_size: int, device: torch.device,
                 generator: torch.Generator | None = None, drop_last: bool = False) -> Iterator[Batch]:
@@ -82,7 +82,7 @@ class Normalization:
         return (raw.float() / self.scale - mean) / std
 
 
-@lru_cache(maxsize=None)
+@cache
 def _channel_stats(mean: tuple[float, ...], std: tuple[float, ...],
                    device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel statistics as (1, C, 1, 1) tensors, made once per device (no copy per batch)."""
@@ -114,14 +114,14 @@ class TensorSource:
 
     @classmethod
     def in_memory(cls, images: torch.Tensor, labels: torch.Tensor, norm: Normalization,
-                  augment: bool = False) -> "TensorSource":
+                  augment: bool = False) -> TensorSource:
         """All of ``images`` (raw values, N x C x H x W) and their labels as one source."""
         return cls(_Tensors(images, labels), torch.arange(len(labels)), norm, augment)
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def subset(self, indices: torch.Tensor, augment: bool) -> "TensorSource":
+    def subset(self, indices: torch.Tensor, augment: bool) -> TensorSource:
         return TensorSource(self.data, self.indices[indices], self.norm, augment)
 
     def batches(self, batch_size: int, device: torch.device,
@@ -202,7 +202,7 @@ class FolderSource:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def subset(self, indices: torch.Tensor, augment: bool) -> "FolderSource":
+    def subset(self, indices: torch.Tensor, augment: bool) -> FolderSource:
         return FolderSource(self.samples, self.indices[indices], self.size, self.norm, augment,
                             self.workers, self.reader)
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+from hwflow.hw.levels import LEVELS, OBJECTIVES
+from hwflow.hw.spec import DATAFLOWS
+
 
 @click.command()
 def models() -> None:
@@ -41,16 +44,16 @@ def accelerators() -> None:
 @click.command()
 @click.option("--model", "model_name", help="Catalog model name or path/to/net.py.")
 @click.option("--accelerator", "accel_name", help="Catalog accelerator name or my_chip.yaml.")
-@click.option("--level", type=click.Choice(["coarse", "mid", "fine"]), default=None,
+@click.option("--level", type=click.Choice(LEVELS), default=None,
               help="Abstraction level [default: fine, or the strategy file's level].")
 @click.option("--bits", help="Every quantizable layer at W or W,A bits (first/last stay 16).")
 @click.option("--strategy", "strategy_file", type=click.Path(dir_okay=False),
               help="Strategy YAML with per-layer bits.")
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Frames processed together [default: 1, or the strategy file's batch].")
-@click.option("--dataflow", type=click.Choice(["rs", "os", "ws"]), default=None,
+@click.option("--dataflow", type=click.Choice(DATAFLOWS), default=None,
               help="Override the accelerator's dataflow.")
-@click.option("--objective", type=click.Choice(["energy", "latency", "edp"]), default=None,
+@click.option("--objective", type=click.Choice(OBJECTIVES), default=None,
               help="What the Fine-level mapper minimizes [default: energy, or the strategy "
                    "file's mapper_objective].")
 @click.option("--mappings", is_flag=True, help="Print the chosen mapping of each layer (Fine).")

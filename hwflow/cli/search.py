@@ -28,8 +28,14 @@ class _RichProgress:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(
             TextColumn("generation"), MofNCompleteColumn(), BarColumn(),
@@ -40,7 +46,7 @@ class _RichProgress:
         self.task = None
         self.stored = self.hits = 0  # evaluations and cache hits before this process
 
-    def __enter__(self) -> "_RichProgress":
+    def __enter__(self) -> _RichProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -152,8 +158,8 @@ def search(experiment: str, out: str | None, resume: bool, workers: int | None,
     """Search layer-wise bitwidths (and accelerator knobs) for an EXPERIMENT.yaml with
     NSGA-II or SOGA; with stages, run the multi-level flow."""
     from hwflow.search.driver import SearchStopped, run_search
-    from hwflow.search.flow import run_flow
     from hwflow.search.experiment import ExecutionConfig, load_experiment
+    from hwflow.search.flow import run_flow
 
     if workers is not None and scheduler is not None:
         raise HwflowError("--workers and --scheduler: give one (local processes or a Dask "

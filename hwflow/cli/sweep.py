@@ -15,8 +15,7 @@ class _SweepProgress:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(TextColumn("{task.description}"), MofNCompleteColumn(), BarColumn(),
                             TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
@@ -26,7 +25,7 @@ class _SweepProgress:
         self.stored = self.hits = 0
         self.hv: float | None = None
 
-    def __enter__(self) -> "_SweepProgress":
+    def __enter__(self) -> _SweepProgress:
         self.bar.start()
         return self
 
@@ -73,7 +72,7 @@ def _summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from hwflow.runs.sweep import short_value
+    from hwflow.sweeps.config import short_value
 
     console = Console()
     sweep = result.sweep
@@ -141,9 +140,9 @@ def sweep(sweep_file: str, out: str | None, no_plots: bool) -> None:
     """Run an experiment over a grid of settings (SWEEP.yaml) and compare the results.
 
     A rerun with the same --out skips finished grid points and resumes unfinished ones."""
-    from hwflow.runs.sweep import load_sweep
-    from hwflow.runs.sweep_run import run_sweep
     from hwflow.search.driver import SearchStopped
+    from hwflow.sweeps.config import load_sweep
+    from hwflow.sweeps.run import run_sweep
 
     plan = load_sweep(sweep_file)
     out_dir = Path(out) if out else Path("runs") / plan.name

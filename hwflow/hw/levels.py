@@ -30,10 +30,6 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-def cache_size() -> int:
-    return len(_cache)
-
-
 def _cost_fn(level: str) -> LayerCostFn:
     if level == "coarse":
         return lambda layer, w, a, o, accel, batch, objective: coarse_layer_cost(

@@ -1,1 +1,1 @@
-"""Run directories: the SQLite store, checkpoints and locks, CSV reports and plots."""
+"""Run directories: the SQLite store and its settings, front selection, CSV reports and plots."""

@@ -31,7 +31,7 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
     objectives = run.objectives
     pairs = list(itertools.combinations(range(len(objectives)), 2)) or [(0, 0)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 4.0), squeeze=False)
-    seen = store.evaluations(run.meta["level"])
+    seen = store.evaluations(run.meta.level)
     front_ids = {e.id for e in run.front}
     for ax, (i, j) in zip(axes[0], pairs):
         xi, yj = objectives[i], objectives[j]
@@ -48,8 +48,8 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
         ax.set_ylabel(LABELS.get(yj, yj))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"{run.meta['name']}: {len(front_ids)} non-dominated of {len(seen)} evaluated "
-                 f"({run.meta['level']} level)")
+    fig.suptitle(f"{run.meta.name}: {len(front_ids)} non-dominated of {len(seen)} evaluated "
+                 f"({run.meta.level} level)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -58,13 +58,13 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
 
 def plot_hypervolume(run: RunView, store: RunStore, path: Path) -> Path:
     plt = pyplot()
-    rows = store.generations(run.meta["level"])
+    rows = store.generations(run.meta.level)
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot([r.generation for r in rows], [r.hypervolume for r in rows], marker="o")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("generation")
     ax.set_ylabel("hypervolume (normalized)")
-    ax.set_title(f"{run.meta['name']}: convergence")
+    ax.set_title(f"{run.meta.name}: convergence")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

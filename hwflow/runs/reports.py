@@ -13,67 +13,27 @@ strategy file names a YAML of it (``<pick>.accelerator.yaml``, next to the strat
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
+from hwflow.accelerator_knobs import apply_genes
+from hwflow.config import accelerator_from_yaml, accelerator_yaml
 from hwflow.errors import HwflowError
 from hwflow.hw.spec import Accelerator
+from hwflow.runs.front import front_of, pick_leaders
+from hwflow.runs.meta import RunMeta
 from hwflow.runs.store import STORE_NAME, Evaluation, RunError, RunStore
-from hwflow.search import leaders as lead
-from hwflow.search.accelerator_genes import accelerator_from_yaml, accelerator_yaml, apply_genes
-from hwflow.search.objectives import MAXIMIZED, hv_normalize
 from hwflow.strategy import LayerBits, Strategy
 
 PICKS: tuple[str, ...] = ("hv-leader", "accuracy-leader", "compression-leader")
 STRATEGY_DIR = "strategies"
-HV_REFERENCE = 1.1  # in hv_normalize's units: 10% beyond the uncompressed network
 ACCELERATOR_SUFFIX = ".accelerator.yaml"
 FINAL_STEP = "final_step"  # meta key of a flow's run.sqlite: the folder of its final step
-
-
-def minimization(evaluations: list[Evaluation], objectives: tuple[str, ...]) -> np.ndarray:
-    """(n, objectives) in minimization form (accuracy negated)."""
-    return np.array([[-e.objectives[m] if m in MAXIMIZED else e.objectives[m]
-                      for m in objectives] for e in evaluations], dtype=float).reshape(
-        len(evaluations), len(objectives))
-
-
-def violation(e: Evaluation) -> float:
-    return float(sum(max(0.0, g) for g in e.constraints.values()))
-
-
-def front_of(evaluations: list[Evaluation], objectives: tuple[str, ...]) -> list[Evaluation]:
-    """The feasible non-dominated set, distinct genomes only, ordered by id; when nothing
-    is feasible, the non-dominated ones among the least violating."""
-    unique = list({e.id: e for e in evaluations}.values())
-    if not unique:
-        return []
-    cv = np.array([violation(e) for e in unique])
-    pool = cv == 0 if (cv == 0).any() else cv == cv.min()
-    idx = lead.non_dominated(minimization(unique, objectives), pool)
-    return sorted((unique[i] for i in idx), key=lambda e: e.id)
-
-
-def front_hypervolume(front: list[Evaluation], objectives: tuple[str, ...],
-                      reference: dict[str, float]) -> float:
-    feasible = [e for e in front if violation(e) == 0]
-    if not feasible:
-        return 0.0
-    points = hv_normalize(minimization(feasible, objectives), objectives, reference)
-    return lead.hypervolume(points, np.full(len(objectives), HV_REFERENCE))
-
-
-def pick_leaders(front: list[Evaluation], objectives: tuple[str, ...]) -> dict[str, Evaluation]:
-    F = minimization(front, objectives)
-    mean_bits = np.array([np.mean(e.w_bits + e.a_bits) for e in front])
-    return {"hv-leader": front[lead.hv_leader(F)],
-            "accuracy-leader": front[lead.accuracy_leader(F, objectives, mean_bits)],
-            "compression-leader": front[lead.compression_leader(F, objectives)]}
 
 
 @dataclass(frozen=True)
@@ -81,41 +41,43 @@ class RunView:
     """A run directory as stored: its settings, latest population, front and leaders."""
 
     folder: Path
-    meta: dict[str, Any]
+    meta: RunMeta
     population: list[Evaluation]
     front: list[Evaluation]
     leaders: dict[str, Evaluation]
 
     @property
     def objectives(self) -> tuple[str, ...]:
-        return tuple(self.meta["objectives"])
+        return self.meta.objectives
 
     @property
     def layers(self) -> tuple[str, ...]:
-        return tuple(self.meta["layers"])
+        return self.meta.layers
 
     @property
     def gene_names(self) -> tuple[str, ...]:
-        return tuple(self.meta.get("accelerator_genes") or ())
+        return self.meta.accelerator_genes
 
     @property
     def designs_accelerators(self) -> bool:
         """True when the run's accelerator is not the catalog's or file's as given."""
-        return bool(self.gene_names or self.meta.get("accelerator_fixed"))
+        return self.meta.designs_accelerators
+
+    @functools.cached_property
+    def _base_accelerator(self) -> Accelerator:
+        return accelerator_from_yaml(self.meta.accelerator_base or {}, source=str(self.folder))
 
     def accelerator(self, e: Evaluation) -> Accelerator:
         """The accelerator a solution was scored on (a designed one: base + its genes)."""
-        base = accelerator_from_yaml(self.meta["accelerator_base"], source=str(self.folder))
-        return apply_genes(base, {**(self.meta.get("accelerator_fixed") or {}), **e.accel_genes})
+        return apply_genes(self._base_accelerator, {**self.meta.accelerator_fixed, **e.accel_genes})
 
     def accelerator_file(self, e: Evaluation, path: Path) -> Path:
         """Write a designed solution's accelerator YAML to ``path``."""
-        name = f"{self.meta['accelerator_base']['name']}-id{e.id}"
-        genes = ", ".join(f"{k}={v}" for k, v in {**(self.meta.get("accelerator_fixed") or {}),
+        base = self._base_accelerator.name
+        genes = ", ".join(f"{k}={v}" for k, v in {**self.meta.accelerator_fixed,
                                                    **e.accel_genes}.items())
-        data = accelerator_yaml(self.accelerator(e), name=name,
-                                description=f"{self.meta['name']} solution {e.id}: "
-                                            f"{self.meta['accelerator_base']['name']} with {genes}")
+        data = accelerator_yaml(self.accelerator(e), name=f"{base}-id{e.id}",
+                                description=f"{self.meta.name} solution {e.id}: {base} with {genes}")
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
 
@@ -123,18 +85,18 @@ class RunView:
         """``accelerator``: what the strategy's ``accelerator`` key says (for a designed
         accelerator, the file ``accelerator_file`` wrote)."""
         m = self.meta
-        dataflow = self.accelerator(e).dataflow if self.designs_accelerators else m["dataflow"]
+        dataflow = self.accelerator(e).dataflow if self.designs_accelerators else m.dataflow
         extra: dict[str, Any] = {
-            "id": e.id, "accelerator": accelerator or m["accelerator"], "level": e.level,
-            "batch": int(e.accel_genes.get("batch", m["batch"])),
-            "dataflow": dataflow, "mapper_objective": m["mapper_objective"],
+            "id": e.id, "accelerator": accelerator or m.accelerator, "level": e.level,
+            "batch": int(e.accel_genes.get("batch", m.batch)),
+            "dataflow": dataflow, "mapper_objective": m.mapper_objective,
             "metrics": {k: e.metrics[k] for k in sorted(e.metrics)}}
         if e.accel_genes:
             extra["accelerator_genes"] = dict(e.accel_genes)
         if e.status != "ok":
             extra["status"] = e.status
         layers = tuple(LayerBits(n, int(w), int(a)) for n, w, a in zip(self.layers, e.w_bits, e.a_bits))
-        return Strategy(model=m["model"], layers=layers, extra=extra)
+        return Strategy(model=m.model, layers=layers, extra=extra)
 
     def save_strategy(self, e: Evaluation, path: Path) -> list[Path]:
         """The strategy file (and a designed accelerator's YAML beside it); paths written."""
@@ -155,17 +117,14 @@ def open_run(folder: str | Path) -> RunView:
     with RunStore(path) as store:
         final_step = store.get_meta(FINAL_STEP)
         if final_step is None:
-            meta = {k: store.get_meta(k) for k in (
-                "objectives", "layers", "model", "accelerator", "level", "batch", "dataflow",
-                "mapper_objective", "reference", "name", "status", "algorithm",
-                "accelerator_genes", "accelerator_fixed", "accelerator_base")}
-            if meta["objectives"] is None:
+            meta = RunMeta.load(store)
+            if meta is None:
                 raise RunError(f"{folder}: the run has not stored its settings yet")
-            history = store.generations(meta["level"])
-            population = store.population(meta["level"], history[-1].generation) if history else []
+            history = store.generations(meta.level)
+            population = store.population(meta.level, history[-1].generation) if history else []
     if final_step is not None:  # a flow: its results are its final step's
         return open_run(folder / final_step)
-    objectives = tuple(meta["objectives"])
+    objectives = meta.objectives
     front = front_of(population, objectives)
     leaders = pick_leaders(front, objectives) if front else {}
     return RunView(folder, meta, population, front, leaders)

@@ -1,1 +1,1 @@
-"""The search: pymoo problem, operators, SOGA, front selection, experiments, the run driver."""
+"""The search: experiments, the search space, the GA on pymoo, fitness, the driver and the flow."""

@@ -5,10 +5,14 @@ written at (the next layer's a_bits; the word width after the last layer), so ea
 gets a table over those three bitwidths, filled lazily through ``hwflow.hw.levels.layer_cost``
 (the same function ``estimate`` uses). Totals add the layers in network order, one layer at
 a time, exactly like ``Report.total`` — so a genome's numbers equal ``hwflow evaluate``'s
-bit for bit.
+bit for bit. Both cost sources (``HardwareTable``: one accelerator; ``AcceleratorCosts``:
+each individual's own) are a ``CostTable``, the one thing ``Fitness`` asks for hardware
+metrics.
 """
 
 from __future__ import annotations
+
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -16,10 +20,29 @@ from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import layer_cost
 from hwflow.hw.mid import MappingError
 from hwflow.hw.spec import Accelerator
-from hwflow.search.accelerator_genes import AcceleratorSpace
+from hwflow.search.space.accelerator_genes import AcceleratorSpace
 from hwflow.workload import Workload
 
 LAYER_METRICS: tuple[str, ...] = ("macs", "frac_ops", "dram_bytes", "latency_cycles", "energy")
+
+Costs = dict[str, np.ndarray]  # metric → one network total per genome
+
+
+class CostTable(Protocol):
+    def network_costs(self, w_bits: np.ndarray, a_bits: np.ndarray,
+                      accel_index: np.ndarray) -> tuple[Costs, list[dict[str, Any]]]:
+        """Per genome: its network's hardware metrics, and its accelerator genes' values
+        (``w_bits``/``a_bits`` (n, layers) bitwidths, ``accel_index`` (n, genes) loci)."""
+        ...
+
+
+def network_sum(per_layer: np.ndarray) -> np.ndarray:
+    """(n, layers) → (n,): the layers added in network order, one at a time, as
+    ``Report.total`` adds them, so a total equals ``hwflow evaluate``'s bit for bit."""
+    total = np.zeros(per_layer.shape[0])
+    for col in range(per_layer.shape[1]):
+        total += per_layer[:, col]
+    return total
 
 
 class HardwareTable:
@@ -85,15 +108,17 @@ class HardwareTable:
         for metric in LAYER_METRICS:
             if metric == "energy" and not self.has_energy:
                 continue
-            per_layer = self._tables[metric].ravel()[flat]
-            total = np.zeros(per_layer.shape[0])
-            for col in range(per_layer.shape[1]):  # in network order, like Report.total
-                total += per_layer[:, col]
-            result[metric] = total
+            result[metric] = network_sum(self._tables[metric].ravel()[flat])
         result["area"] = np.full(w_bits.shape[0], self.area)
         if "energy" in result:
             result["edp"] = result["energy"] * result["latency_cycles"]
         return result
+
+    def network_costs(self, w_bits: np.ndarray, a_bits: np.ndarray,
+                      accel_index: np.ndarray) -> tuple[Costs, list[dict[str, Any]]]:
+        """``CostTable``: one accelerator for all, so no accelerator genes."""
+        totals = self.totals(w_bits, a_bits)
+        return totals, [{} for _ in range(len(np.atleast_2d(w_bits)))]
 
 
 class AcceleratorCosts:
@@ -123,29 +148,39 @@ class AcceleratorCosts:
                accel_index: np.ndarray) -> dict[str, np.ndarray]:
         w_bits = np.atleast_2d(np.asarray(w_bits, dtype=np.int64))
         a_bits = np.atleast_2d(np.asarray(a_bits, dtype=np.int64))
-        rows = [self._network(w, a, *self.design(tuple(int(i) for i in index)))
-                for w, a, index in zip(w_bits, a_bits, np.atleast_2d(accel_index))]
-        return {m: np.array([r[m] for r in rows], dtype=float) for m in rows[0]} if rows else {}
-
-    def _network(self, w: np.ndarray, a: np.ndarray, accel: Accelerator,
-                 batch: int) -> dict[str, float]:
+        designs = [self.design(tuple(int(i) for i in index)) for index in np.atleast_2d(accel_index)]
+        if not designs:
+            return {}
         layers = self.workload.layers
-        costs, unmapped = [], 0
-        for i, layer in enumerate(layers):
-            out_bits = int(a[i + 1]) if i + 1 < len(layers) else accel.word_bits
-            try:
-                costs.append(layer_cost(layer, int(w[i]), int(a[i]), out_bits, accel, batch,
-                                        self.level, self.objective))
-            except MappingError:
-                unmapped += 1
         has_energy = self.level != "coarse"
-        if unmapped:
-            out = {m: np.inf for m in LAYER_METRICS if m != "energy" or has_energy}
-        else:
-            out = {m: float(sum(getattr(c, m) for c in costs))  # as Report.total
-                   for m in LAYER_METRICS if m != "energy" or has_energy}
-        out["area"] = accelerator_area(accel)
+        metrics = [m for m in LAYER_METRICS if m != "energy" or has_energy]
+        missing = [0.0] * len(metrics)  # an unmapped layer; its network's totals are inf
+        rows = []  # per individual, per layer, per metric
+        unmapped = np.zeros(len(designs))
+        for j, (w, a, (accel, batch)) in enumerate(zip(w_bits, a_bits, designs)):
+            row = []
+            for i, layer in enumerate(layers):
+                out_bits = int(a[i + 1]) if i + 1 < len(layers) else accel.word_bits
+                try:
+                    cost = layer_cost(layer, int(w[i]), int(a[i]), out_bits, accel, batch,
+                                      self.level, self.objective)
+                except MappingError:
+                    unmapped[j] += 1
+                    row.append(missing)
+                    continue
+                row.append([getattr(cost, m) for m in metrics])
+            rows.append(row)
+        per_layer = np.array(rows, dtype=float)  # (individuals, layers, metrics)
+        out = {m: np.where(unmapped > 0, np.inf, network_sum(per_layer[:, :, k]))
+               for k, m in enumerate(metrics)}
+        out["area"] = np.array([accelerator_area(accel) for accel, _ in designs])
         if has_energy:
             out["edp"] = out["energy"] * out["latency_cycles"]
-        out["unmapped_layers"] = float(unmapped)
+        out["unmapped_layers"] = unmapped
         return out
+
+    def network_costs(self, w_bits: np.ndarray, a_bits: np.ndarray,
+                      accel_index: np.ndarray) -> tuple[Costs, list[dict[str, Any]]]:
+        """``CostTable``: each genome on the accelerator its genes build."""
+        genes = [self.space.values(i) for i in np.atleast_2d(accel_index)]
+        return self.totals(w_bits, a_bits, accel_index), genes

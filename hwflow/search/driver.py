@@ -10,7 +10,6 @@ a resumed run ends exactly where an uninterrupted one with the same seed would.
 from __future__ import annotations
 
 import contextlib
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +17,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from hwflow.config import accelerator_yaml
+from hwflow.dispatch.in_process import InProcess
+from hwflow.dispatch.protocol import AccuracyDispatch
+from hwflow.metrics import HARDWARE_METRICS
 from hwflow.runs import reports
-from hwflow.runs.store import STORE_NAME, run_store_path, Evaluation, GenerationRow, RunError, RunLock, RunStore
-from hwflow.search.algorithms import make_algorithm
-from hwflow.search.accelerator_genes import accelerator_yaml
+from hwflow.runs.front import front_hypervolume, front_of
+from hwflow.runs.meta import RunMeta
+from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore, run_store_path
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
-from hwflow.search.dispatch import AccuracyDispatch, InProcess
 from hwflow.search.experiment import Experiment
 from hwflow.search.fitness import Fitness, FitnessStats
-from hwflow.search.objectives import HARDWARE_METRICS, MAPPABLE, Scoring, per_frame
-from hwflow.search.problem import BitwidthProblem
-from hwflow.search.soga import SogaScoring
+from hwflow.search.ga import checkpoint as checkpoint_state
+from hwflow.search.ga.algorithms import make_algorithm
+from hwflow.search.ga.problem import BitwidthProblem
+from hwflow.search.ga.soga import SogaScoring
+from hwflow.search.objectives import MAPPABLE, Scoring, per_frame
 
 if TYPE_CHECKING:
     from hwflow.accuracy.evaluator import AccuracySettings
@@ -67,29 +71,21 @@ class RunResult:
 
 
 def accuracy_settings(exp: Experiment) -> AccuracySettings:
-    from hwflow.accuracy.evaluator import AccuracySettings
-
-    ft = exp.config.finetune
-    return AccuracySettings(
-        model=exp.config.model, dataset=exp.dataset, epochs=exp.epochs, seed=exp.config.seed,
-        recipe=ft.recipe, data_dir=ft.data_dir, device=ft.device, cache_dir=ft.cache_dir,
-        scheme=ft.scheme)
+    return exp.config.finetune.accuracy_settings(exp.config.model, exp.dataset, exp.epochs,
+                                                 exp.config.seed)
 
 
 def default_accuracy(exp: Experiment) -> AccuracyDispatch:
     """The real accuracy evaluator: in this process, or on the workers ``execution`` names."""
     from hwflow.accuracy.evaluator import AccuracyEvaluator
+    from hwflow.accuracy.train import use_threads
 
     ft, where = exp.config.finetune, exp.config.execution
     if where.workers is not None or where.scheduler is not None:
-        from hwflow.parallel import open_dispatch
+        from hwflow.dispatch.cluster import open_dispatch
 
         return open_dispatch(accuracy_settings(exp), ft.threads, where.workers, where.scheduler)
-    if ft.threads is not None:
-        import torch
-
-        # small models train fastest on one thread, and far faster on a busy host
-        torch.set_num_threads(ft.threads)
+    use_threads(ft.threads)
     return InProcess(AccuracyEvaluator(accuracy_settings(exp)))
 
 
@@ -192,20 +188,17 @@ class _Session:
 
     def _save_meta(self) -> None:
         c = self.exp.config
-        for key, value in {
-            "name": self.exp.name, "model": self.workload.name, "accelerator": c.accelerator,
-            "level": self.level, "batch": self.exp.batch, "dataflow": self.accel.dataflow,
-            "mapper_objective": c.mapper_objective, "objectives": list(self.exp.objectives),
-            "constraints": [[k.metric, k.bound] for k in self.scoring.constraints],
-            # what export needs to rebuild each solution's accelerator from its genes
-            "accelerator_genes": list(self.space.names),
-            "accelerator_fixed": dict(self.space.fixed),
-            "accelerator_base": accelerator_yaml(self.space.base),
-            "layers": list(self.workload.layer_names), "reference": self.reference,
-            "algorithm": c.algorithm, "population": self.exp.population,
-            "generations": self.exp.generations,
-        }.items():
-            self.store.set_meta(key, value)
+        RunMeta(
+            name=self.exp.name, model=self.workload.name, accelerator=c.accelerator,
+            level=self.level, batch=self.exp.batch, dataflow=self.accel.dataflow,
+            mapper_objective=c.mapper_objective, objectives=self.exp.objectives,
+            constraints=tuple((k.metric, k.bound) for k in self.scoring.constraints),
+            accelerator_genes=self.space.names, accelerator_fixed=dict(self.space.fixed),
+            accelerator_base=accelerator_yaml(self.space.base),
+            layers=self.workload.layer_names, reference=self.reference,
+            algorithm=c.algorithm, population=self.exp.population,
+            generations=self.exp.generations,
+        ).save(self.store)
         if self.store.get_meta("status") is None:
             self.store.set_meta("status", "running")
 
@@ -214,23 +207,14 @@ class _Session:
     def _algorithm(self):
         checkpoint = self.store.checkpoint(self.level)
         if checkpoint is not None:
-            algorithm = pickle.loads(checkpoint[1])
-            algorithm.problem = self.problem
+            algorithm = checkpoint_state.load(checkpoint[1])
+            algorithm.problem = self.problem  # this session's (the stored one has no fitness)
             return algorithm
         algorithm = make_algorithm(self.exp.config.algorithm, self.exp.population,
                                    self.exp.config.mutation_prob, seeds=self.seeds)
         algorithm.setup(self.problem, termination=("n_gen", self.exp.generations),
                         seed=self.exp.config.seed, verbose=False)
         return algorithm
-
-    @staticmethod
-    def _snapshot(algorithm) -> bytes:
-        problem = algorithm.problem
-        algorithm.problem = None  # live state (store, evaluator) stays out of the checkpoint
-        try:
-            return pickle.dumps(algorithm)
-        finally:
-            algorithm.problem = problem
 
     def run(self, plots: bool) -> RunResult:
         algorithm = self._algorithm()
@@ -254,13 +238,13 @@ class _Session:
     def _store_generation(self, algorithm, generation: int, hits_before: int,
                           seconds: float) -> None:
         population = self.fitness.evaluate(algorithm.pop.get("X"))
-        front = reports.front_of(population, self.exp.objectives)
+        front = front_of(population, self.exp.objectives)
         row = GenerationRow(
             level=self.level, generation=generation,
-            hypervolume=reports.front_hypervolume(front, self.exp.objectives, self.reference),
+            hypervolume=front_hypervolume(front, self.exp.objectives, self.reference),
             front_size=len(front), evaluations=self.store.count(self.level),
             cache_hits=hits_before + self.fitness.stats.cache_hits, seconds=seconds)
-        self.store.save_generation(row, [e.id for e in population], self._snapshot(algorithm))
+        self.store.save_generation(row, [e.id for e in population], checkpoint_state.dump(algorithm))
         reports.write_history(self.out, self.store)
         if self.progress:
             self.progress.generation(row)
@@ -280,7 +264,8 @@ class _Session:
             best = run.population[int(np.argmax(fitness))]
         history = self.store.generations(self.level)
         return RunResult(
-            out=self.out, generations=generations, planned=self.exp.generations, evaluations=self.store.count(self.level),
+            out=self.out, generations=generations, planned=self.exp.generations,
+            evaluations=self.store.count(self.level),
             evaluated_now=self.fitness.stats.evaluated,
             cache_hits=history[-1].cache_hits if history else 0,
             hypervolume=history[-1].hypervolume if history else 0.0,

@@ -4,80 +4,40 @@ Everything that can be wrong in an experiment file is checked while it is valida
 every error is one line naming the file, the key and its line: unknown keys, metrics a
 level cannot compute, bitwidths the accelerator does not run, unknown models and
 accelerators. Relative paths (a model ``.py``, an accelerator ``.yaml``, data and cache
-folders) are taken relative to the experiment file and stored resolved.
+folders) are taken relative to the experiment file (``hwflow.search.paths``) and stored
+resolved; model and accelerator references are checked, and loaded once, by
+``hwflow.search.references``; a flow's stages expand in ``hwflow.search.stages``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-from contextvars import ContextVar
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from hwflow.catalog import is_path, load_accelerator, load_workload, model_entry
-from hwflow.config import ConfigError, Strict, read_yaml, validate
+from hwflow.catalog import load_workload, model_entry
+from hwflow.config import Strict, read_yaml, validate
 from hwflow.errors import HwflowError
-from hwflow.hw.spec import Accelerator
-from hwflow.search.accelerator_genes import (AcceleratorGenesConfig, AcceleratorSpace,
-                                             DataflowName, EngineName)
-from hwflow.search.genome import BitGenome
-from hwflow.search.objectives import HARDWARE_METRICS, METRICS, UNAVAILABLE, Constraint
+from hwflow.hw.levels import LEVELS, Level, Objective
+from hwflow.hw.spec import Accelerator, Dataflow, EngineKind
+from hwflow.metrics import HARDWARE_METRICS, METRICS, UNAVAILABLE
+from hwflow.search.objectives import Constraint
+from hwflow.search.paths import relative_to, resolve_path
 from hwflow.search.presets import PRESETS
+from hwflow.search.references import AcceleratorRef, ModelRef, accelerator_of
+from hwflow.search.space.accelerator_genes import AcceleratorGenesConfig, AcceleratorSpace
+from hwflow.search.space.genome import BitGenome
+from hwflow.search.stages import check_stages, stage_config
 from hwflow.workload import Workload
 
-# Keys a resumed run may change: they do not change what an evaluation computes.
-FREE_ON_RESUME: tuple[tuple[str, str], ...] = (
-    ("finetune", "threads"), ("finetune", "device"), ("finetune", "data_dir"),
-    ("finetune", "cache_dir"), ("execution", "workers"), ("execution", "scheduler"))
-
-_base_dir: ContextVar[Path] = ContextVar("experiment_dir", default=Path("."))
+if TYPE_CHECKING:
+    from hwflow.accuracy.evaluator import AccuracySettings
 
 
-@contextlib.contextmanager
-def relative_to(folder: Path) -> Iterator[None]:
-    token = _base_dir.set(folder)
-    try:
-        yield
-    finally:
-        _base_dir.reset(token)
-
-
-def resolve_path(value: str) -> str:
-    """A path-like reference made absolute against the experiment's folder."""
-    path = Path(value)
-    return value if path.is_absolute() else str((_base_dir.get() / path).resolve())
-
-
-def check_model_ref(value: str) -> str:
-    """A model name or file that exists; file paths made absolute (relative to the YAML)."""
-    if is_path(value):
-        file, sep, name = value.partition(":")
-        value = resolve_path(file) + sep + name
-    try:
-        model_entry(value)
-    except HwflowError as exc:
-        raise user_error(exc) from None
-    return value
-
-
-def check_accelerator_ref(value: str) -> str:
-    """An accelerator name or a YAML file that loads; file paths made absolute."""
-    if is_path(value):
-        value = resolve_path(value)
-    try:
-        load_accelerator(value)
-    except HwflowError as exc:
-        raise user_error(exc) from None
-    return value
-
-
-def user_error(exc: HwflowError) -> ValueError:
-    """A user error re-raised inside a pydantic validator (pydantic reports ValueErrors)."""
-    return ValueError(str(exc))
+AlgorithmName = Literal["nsga2", "soga"]  # hwflow.search.ga.algorithms.make_algorithm
 
 
 class ConstraintsConfig(Strict):
@@ -115,13 +75,22 @@ class FinetuneConfig(Strict):
     def _paths(cls, value: str | None) -> str | None:
         return None if value is None else resolve_path(value)
 
+    def accuracy_settings(self, model: str, dataset: str, epochs: float,
+                          seed: int) -> AccuracySettings:
+        """The evaluator's settings: these, with what the experiment sets elsewhere."""
+        from hwflow.accuracy.evaluator import AccuracySettings
+
+        return AccuracySettings(model=model, dataset=dataset, epochs=epochs, seed=seed,
+                                recipe=self.recipe, data_dir=self.data_dir, device=self.device,
+                                cache_dir=self.cache_dir, scheme=self.scheme)
+
 
 class SogaConfig(Strict):
     threshold: float = Field(0.05, gt=0, le=1, description="t: tolerated accuracy drop")
 
 
 class ExecutionConfig(Strict):
-    """Where accuracy evaluations run (hwflow.parallel); in-process when both are null."""
+    """Where accuracy evaluations run (hwflow.dispatch.cluster); in-process when both are null."""
 
     workers: int | None = Field(None, ge=1, description="local worker processes")
     scheduler: str | None = Field(None, description="Dask scheduler address or scheduler file")
@@ -135,7 +104,6 @@ class ExecutionConfig(Strict):
         return resolve_path(value) if value is not None and value.endswith(".json") else value
 
 
-LEVELS: tuple[str, ...] = ("coarse", "mid", "fine")
 # What a flow stage may try as its inputs (SPEC §4): Coarse the network and its bitwidths,
 # Mid the memory hierarchy, Fine the compute architecture.
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
@@ -161,8 +129,8 @@ class CandidateConfig(Strict):
     rf_filter_words: int | None = Field(None, ge=1)
     rf_fmap_words: int | None = Field(None, ge=1)
     rf_psum_words: int | None = Field(None, ge=1)
-    dataflow: DataflowName | None = None
-    engine: EngineName | None = None
+    dataflow: Dataflow | None = None
+    engine: EngineKind | None = None
     lanes: int | None = Field(None, ge=1)
 
     def inputs(self) -> dict[str, Any]:
@@ -172,11 +140,11 @@ class CandidateConfig(Strict):
 class StageConfig(Strict):
     """One level of a flow: what it optimizes, when it may refine, the inputs it tries."""
 
-    level: Literal["coarse", "mid", "fine"]
+    level: Level
     objectives: list[Literal[METRICS]] = Field(min_length=1)  # type: ignore[valid-type]
     constraints: ConstraintsConfig = ConstraintsConfig()
     min_feasible: int = Field(1, ge=1, description="front members that must meet the constraints")
-    algorithm: Literal["nsga2", "soga"] | None = None
+    algorithm: AlgorithmName | None = None
     population: int | None = Field(None, ge=2)
     generations: int | None = Field(None, ge=1)
     candidates: list[CandidateConfig] = Field(default_factory=lambda: [CandidateConfig()],
@@ -200,15 +168,15 @@ class StageConfig(Strict):
 class ExperimentConfig(Strict):
     # Field order matters: validators below read the fields declared before them.
     name: str | None = None
-    model: str
+    model: ModelRef
     dataset: str | None = None
-    accelerator: str
-    dataflow: Literal["rs", "os", "ws"] | None = None
+    accelerator: AcceleratorRef
+    dataflow: Dataflow | None = None
     batch: int = Field(1, ge=1)
     accelerator_genes: AcceleratorGenesConfig | None = None
-    level: Literal["coarse", "mid", "fine"] = "fine"
-    mapper_objective: Literal["energy", "latency", "edp"] = "energy"
-    algorithm: Literal["nsga2", "soga"] = "nsga2"
+    level: Level = "fine"
+    mapper_objective: Objective = "energy"
+    algorithm: AlgorithmName = "nsga2"
     preset: Literal[tuple(PRESETS)] = "quick"  # type: ignore[valid-type]
     population: int | None = Field(None, ge=2)
     generations: int | None = Field(None, ge=1)
@@ -225,21 +193,11 @@ class ExperimentConfig(Strict):
     execution: ExecutionConfig = ExecutionConfig()
     stages: list[StageConfig] | None = Field(None, min_length=1)
 
-    @field_validator("model")
-    @classmethod
-    def _model(cls, value: str) -> str:
-        return check_model_ref(value)
-
-    @field_validator("accelerator")
-    @classmethod
-    def _accelerator(cls, value: str) -> str:
-        return check_accelerator_ref(value)
-
     @field_validator("accelerator_genes")
     @classmethod
     def _genes(cls, value: AcceleratorGenesConfig | None,
                info: ValidationInfo) -> AcceleratorGenesConfig | None:
-        accel = _accel_of(info)
+        accel = accelerator_of(info.data.get("accelerator"))
         if value is None or accel is None:
             return value
         if value.lanes is not None:
@@ -300,7 +258,7 @@ class ExperimentConfig(Strict):
         return value
 
     @model_validator(mode="after")
-    def _flow_or_single(self) -> "ExperimentConfig":
+    def _flow_or_single(self) -> ExperimentConfig:
         given = self.model_fields_set
         genes = self.accelerator_genes.given() if self.accelerator_genes else {}
         for key in ("batch", "dataflow"):
@@ -343,11 +301,6 @@ def _check_level(metrics: list[str], info: ValidationInfo) -> None:
                          f"choose from {', '.join(allowed)}")
 
 
-def _accel_of(info: ValidationInfo) -> Accelerator | None:
-    ref = info.data.get("accelerator")
-    return None if ref is None else load_accelerator(ref)
-
-
 _ENGINES_NOTE = " with every searched engine"
 
 
@@ -358,10 +311,16 @@ def _searches_engine(info: ValidationInfo) -> bool:
 
 def _supported_bits(info: ValidationInfo) -> tuple[int, ...] | None:
     """Bitwidths the accelerator runs with every engine the experiment may give it."""
-    accel = _accel_of(info)
+    accel = accelerator_of(info.data.get("accelerator"))
     if accel is None:
         return None
     return AcceleratorSpace.of(accel, 1, info.data.get("accelerator_genes")).supported_bits()
+
+
+# Keys a resumed run may change: they do not change what an evaluation computes.
+FREE_ON_RESUME: tuple[tuple[str, str], ...] = (
+    ("finetune", "threads"), ("finetune", "device"), ("finetune", "data_dir"),
+    ("finetune", "cache_dir"), ("execution", "workers"), ("execution", "scheduler"))
 
 
 @dataclass(frozen=True)
@@ -406,12 +365,16 @@ class Experiment:
     def workload(self) -> Workload:
         return load_workload(self.config.model)
 
-    def space(self) -> AcceleratorSpace:
-        """The accelerator knobs: the base (with ``dataflow``), fixed and searched genes."""
-        accel = load_accelerator(self.config.accelerator)
+    @functools.cached_property
+    def _space(self) -> AcceleratorSpace:
+        accel = accelerator_of(self.config.accelerator)
         if self.config.dataflow:
             accel = accel.with_dataflow(self.config.dataflow)
         return AcceleratorSpace.of(accel, self.config.batch, self.config.accelerator_genes)
+
+    def space(self) -> AcceleratorSpace:
+        """The accelerator knobs: the base (with ``dataflow``), fixed and searched genes."""
+        return self._space
 
     def accelerator(self) -> Accelerator:
         """The design when no knob is searched (the base with the fixed knobs set)."""
@@ -448,64 +411,9 @@ class Experiment:
     def stages(self) -> list[StageConfig]:
         return list(self.config.stages or ())
 
-    def stage_config(self, stage: int, inputs: Mapping[str, Any]) -> ExperimentConfig:
-        """The single-level experiment a flow runs at ``stage`` with ``inputs`` (those
-        inherited from the stages above and the candidate's own); raises pydantic's
-        ValidationError."""
-        s = self.config.stages[stage]
-        data = self.config.model_dump(mode="json", exclude={"stages"}, exclude_none=True)
-        data.update(level=s.level, objectives=list(s.objectives), constraints={
-            **self.config.constraints.model_dump(exclude_none=True),
-            **s.constraints.model_dump(exclude_none=True)})
-        for key in ("algorithm", "population", "generations"):
-            if getattr(s, key) is not None:
-                data[key] = getattr(s, key)
-        genes = dict(data.get("accelerator_genes") or {})
-        for key, value in inputs.items():
-            if key in TOP_LEVEL_INPUTS:
-                data[key] = value
-            else:
-                data.pop(key, None)  # a candidate's dataflow or batch replaces the top-level one
-                genes[key] = value
-        if genes:
-            data["accelerator_genes"] = genes
-        with relative_to(self.path.resolve().parent):
-            return ExperimentConfig.model_validate(data)
-
-    def stage_experiment(self, stage: int, inputs: Mapping[str, Any]) -> "Experiment":
-        return Experiment(self.path, self.stage_config(stage, inputs))
-
-
-MAX_STAGE_CHECKS = 256  # combinations of candidates validated on load (the rest at run time)
-
-
-def check_stages(exp: Experiment, lines: dict[tuple, int]) -> None:
-    """Validate the experiment every stage would run, with each of its candidates and
-    those of the stages above, so a bad candidate fails on load with its line."""
-    choices = [range(len(s.candidates)) for s in exp.stages]
-    checked: set[tuple[int, ...]] = set()
-    for combo in itertools.islice(itertools.product(*choices), MAX_STAGE_CHECKS):
-        for stage in range(len(combo)):
-            if combo[:stage + 1] in checked:
-                continue
-            checked.add(combo[:stage + 1])
-            inputs: dict[str, Any] = {}
-            for s, j in enumerate(combo[:stage + 1]):
-                inputs.update(exp.stages[s].candidates[j].inputs())
-            try:
-                exp.stage_config(stage, inputs)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
-                candidate = ("stages", stage, "candidates", combo[stage])
-                where = (candidate if loc and loc[-1] in exp.stages[stage].candidates[combo[stage]].inputs()
-                         else ("stages", stage))
-                line = lines.get(where)
-                key = ".".join(str(p) for p in where)
-                raise ConfigError(
-                    f"{exp.path}:{f' line {line}' if line else ''} key '{key}': "
-                    f"{err['msg'].removeprefix('Value error, ')} (in the experiment this stage "
-                    f"runs, at '{'.'.join(str(p) for p in loc) or '(top level)'}')") from None
+    def stage_experiment(self, stage: int, inputs: Mapping[str, Any]) -> Experiment:
+        """The single-level experiment a flow runs at ``stage`` (``hwflow.search.stages``)."""
+        return Experiment(self.path, stage_config(self.path, self.config, stage, inputs))
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -513,7 +421,6 @@ def load_experiment(path: str | Path) -> Experiment:
     data, lines = read_yaml(path)
     with relative_to(path.resolve().parent):
         config = validate(path, data, lines, ExperimentConfig)
-    exp = Experiment(path=path, config=config)
-    if exp.stages:
-        check_stages(exp, lines)
-    return exp
+    if config.stages:
+        check_stages(path, config, lines)
+    return Experiment(path=path, config=config)

@@ -4,8 +4,9 @@ Hardware metrics come from the per-layer tables (all genomes of a batch at once,
 or, when accelerator genes are searched, from each individual's own accelerator
 (``AcceleratorCosts``); accuracy, when the experiment needs it, from the accuracy dispatch,
 one result at a time as each finishes. An individual whose accelerator cannot map a layer
-is not fine-tuned (status ``unmappable``). Each new evaluation is committed before the next is started, so a killed
-run loses at most the one in flight, and nothing stored is ever evaluated again.
+is not fine-tuned (status ``unmappable``). Each new evaluation is committed before the
+next is started, so a killed run loses at most the one in flight, and nothing stored is
+ever evaluated again.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.runs.store import Evaluation, RunStore
-from hwflow.search.costs import AcceleratorCosts, HardwareTable
-from hwflow.search.dispatch import AccuracyDispatch
-from hwflow.search.genome import BitGenome, genome_key
+from hwflow.search.costs import CostTable
 from hwflow.search.objectives import Scoring, one_row, per_frame
+from hwflow.search.space.genome import BitGenome, genome_key
 
 
 @dataclass
@@ -29,7 +30,7 @@ class FitnessStats:
 
 
 class Fitness:
-    def __init__(self, genome: BitGenome, table: HardwareTable | AcceleratorCosts,
+    def __init__(self, genome: BitGenome, table: CostTable,
                  store: RunStore, level: str,
                  scoring: Scoring, accuracy: AccuracyDispatch | None = None,
                  on_evaluation=None) -> None:
@@ -60,12 +61,7 @@ class Fitness:
     def _compute(self, keys: list[str], X: np.ndarray) -> None:
         start = time.perf_counter()
         w, a = self.genome.bits(X)
-        if self.genome.n_accel:
-            accel_index = self.genome.accel_part(X)
-            hw = self.table.totals(w, a, accel_index)
-            genes = [self.table.space.values(i) for i in accel_index]
-        else:
-            hw, genes = self.table.totals(w, a), [{}] * len(keys)
+        hw, genes = self.table.network_costs(w, a, self.genome.accel_part(X))
         hw_seconds = (time.perf_counter() - start) / len(keys)
         rows = []
         for j, key in enumerate(keys):

@@ -30,10 +30,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.hw.mid import MappingError
 from hwflow.runs import reports
-from hwflow.runs.store import STORE_NAME, run_store_path, FlowStep, RunError, RunLock, RunStore
-from hwflow.search.dispatch import AccuracyDispatch
+from hwflow.runs.front import violation
+from hwflow.runs.store import STORE_NAME, FlowStep, RunError, RunLock, RunStore, run_store_path
 from hwflow.search.driver import Progress, RunResult, SearchStopped, check_settings, run_search
 from hwflow.search.experiment import Experiment
 from hwflow.strategy import Strategy, StrategyError
@@ -164,7 +165,7 @@ class _Flow:
 
     def _feasible_front(self, folder: str) -> tuple[reports.RunView, list[Strategy]]:
         run = reports.open_run(self.out / folder)
-        return run, [run.strategy(e) for e in run.front if reports.violation(e) == 0]
+        return run, [run.strategy(e) for e in run.front if violation(e) == 0]
 
     def _record(self, row: FlowStep) -> None:
         self.store.add_flow_step(row)

@@ -8,19 +8,12 @@ so that violations of different metrics are comparable in pymoo's summed violati
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
-METRICS: tuple[str, ...] = ("accuracy", "frac_ops", "dram_bytes", "energy", "latency_cycles",
-                            "edp", "area")
-HARDWARE_METRICS: tuple[str, ...] = METRICS[1:]
-MAXIMIZED = frozenset({"accuracy"})
-# What each hardware level cannot compute (SPEC §3: Coarse has no energy model).
-UNAVAILABLE: dict[str, frozenset[str]] = {
-    "coarse": frozenset({"energy", "edp"}), "mid": frozenset(), "fine": frozenset()}
+from hwflow.metrics import MAXIMIZED
 
 Metrics = Mapping[str, np.ndarray]
 # Metrics that cover the whole batch, and how: divided by batch**power they are per frame
@@ -28,10 +21,6 @@ Metrics = Mapping[str, np.ndarray]
 # that individuals of different batches compare per frame.
 BATCH_POWER: dict[str, int] = {"frac_ops": 1, "dram_bytes": 1, "energy": 1,
                                "latency_cycles": 1, "edp": 2}
-
-
-def available(level: str) -> tuple[str, ...]:
-    return tuple(m for m in METRICS if m not in UNAVAILABLE[level])
 
 
 @dataclass(frozen=True)
@@ -98,18 +87,3 @@ def per_frame(metrics: Metrics, batch: np.ndarray | float) -> dict[str, np.ndarr
     batch = np.asarray(batch, dtype=float)
     return {m: np.asarray(v, dtype=float) / batch ** BATCH_POWER[m] if m in BATCH_POWER
             else np.asarray(v) for m, v in metrics.items()}
-
-
-def hv_normalize(front: np.ndarray, objectives: tuple[str, ...],
-                 reference: Mapping[str, float]) -> np.ndarray:
-    """Map minimization-form objective values to fixed scales for a hypervolume that is
-    comparable across generations: accuracy as its error 1 − ψ, each hardware metric as a
-    fraction of the uncompressed network's (``reference``)."""
-    cols = []
-    for j, m in enumerate(objectives):
-        if m in MAXIMIZED:
-            cols.append(1.0 + front[:, j])  # front holds −ψ
-        else:
-            scale = reference[m] if reference[m] and math.isfinite(reference[m]) else 1.0
-            cols.append(front[:, j] / scale)
-    return np.column_stack(cols)

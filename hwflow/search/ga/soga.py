@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwflow.search.objectives import HARDWARE_METRICS, Metrics, Scoring
+from hwflow.metrics import HARDWARE_METRICS
+from hwflow.search.objectives import Metrics, Scoring
 
 
 def soga_fitness(psi: np.ndarray | float, phi: np.ndarray | float, psi_star: float,

@@ -1,8 +1,9 @@
 """The pymoo problem: integer genomes in, objectives F and constraints G out.
 
 Vectorized (one call per generation) so a generation's accuracy evaluations can be handed
-out together. The problem holds no state a checkpoint needs: the driver pickles the
-algorithm without it and attaches a fresh one on resume.
+out together. The problem's ``fitness`` is live state (the run store, the accuracy
+dispatch), kept out of checkpoints by pymoo's ``exclude_from_serialization``; a resumed
+session attaches its own problem (``hwflow.search.ga.checkpoint``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class BitwidthProblem(Problem):
         genome, scoring = fitness.genome, fitness.scoring
         super().__init__(n_var=genome.n_var, n_obj=scoring.n_obj,
                          n_ieq_constr=len(scoring.constraints), xl=genome.xl, xu=genome.xu,
-                         vtype=int)
+                         vtype=int, exclude_from_serialization=["fitness"])
         self.fitness = fitness
         self.gene_locus = genome.gene_locus  # read by the operators
 

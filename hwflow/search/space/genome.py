@@ -8,7 +8,7 @@ fixed bitwidth (by default the first and the last at 16 bit) have no genes. Gene
 ``gene_locus`` says which locus each gene belongs to, so operators work on loci (the unit
 the paper's crossover and mutation act on). Accelerator genes (accelerator co-search) come
 after the bit genes, one locus of one gene each, indexing that knob's choices
-(``hwflow.search.accelerator_genes``); ``accel_loci`` names them and counts their choices.
+(``hwflow.search.space.accelerator_genes``); ``accel_loci`` names them and counts their choices.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class BitGenome:
     @classmethod
     def for_layers(cls, model: str, layers: tuple[str, ...], alleles: tuple[int, ...],
                    tied: bool, keep_ends: bool, end_bits: int,
-                   accel_loci: tuple[tuple[str, int], ...] = ()) -> "BitGenome":
+                   accel_loci: tuple[tuple[str, int], ...] = ()) -> BitGenome:
         n = len(layers)
         fixed = tuple(end_bits if keep_ends and i in (0, n - 1) else None for i in range(n))
         return cls(model, layers, tuple(alleles), tied, fixed, tuple(accel_loci))

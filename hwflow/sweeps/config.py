@@ -12,8 +12,8 @@ Two kinds:
 
 This module turns a file into a validated ``Sweep``: every point is validated when the sweep
 is loaded, so a bad value stops it before anything runs, with one line naming the file, the
-key, the line its value came from and the point. Running is ``hwflow.runs.sweep_run``,
-plotting ``hwflow.runs.sweep_plots``.
+key, the line its value came from and the point. Running is ``hwflow.sweeps.run``,
+plotting ``hwflow.sweeps.plots``.
 """
 
 from __future__ import annotations
@@ -29,16 +29,17 @@ from typing import Annotated, Any, Literal, Sequence
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from hwflow.accelerator_knobs import apply_genes
 from hwflow.accuracy.schemes import SCHEMES
 from hwflow.catalog import is_path, load_accelerator, load_workload
 from hwflow.config import ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
-from hwflow.hw.spec import Accelerator, check_bits
-from hwflow.search.accelerator_genes import apply_genes
-from hwflow.search.experiment import (Experiment, ExperimentConfig, FinetuneConfig,
-                                      check_accelerator_ref, check_model_ref, check_stages,
-                                      load_experiment, relative_to, resolve_path, user_error)
+from hwflow.hw.spec import Accelerator, Dataflow, check_bits
+from hwflow.search.experiment import Experiment, ExperimentConfig, FinetuneConfig, load_experiment
+from hwflow.search.paths import relative_to, resolve_path
+from hwflow.search.references import AcceleratorRef, ModelRef, accelerator_of, user_error
+from hwflow.search.stages import check_stages
 from hwflow.strategy import Strategy, load_strategy, uniform_strategy
 
 THROUGHPUT = "frames_per_cycle"
@@ -139,9 +140,9 @@ class AccuracyConfig(FinetuneConfig):
 class EvaluatePoint(Strict):
     # Field order matters: validators read the fields declared before them.
     name: str | None = None  # the point's label in the CSV and plots
-    model: str
-    accelerator: str
-    dataflow: Literal["rs", "os", "ws"] | None = None
+    model: ModelRef
+    accelerator: AcceleratorRef
+    dataflow: Dataflow | None = None
     buffer_kb: float | None = Field(None, gt=0, description="override the global buffer (KiB)")
     dram_bandwidth: float | None = Field(None, gt=0, description="override, bytes per cycle")
     level: Literal[LEVELS] = "fine"  # type: ignore[valid-type]
@@ -153,20 +154,10 @@ class EvaluatePoint(Strict):
     strategy: str | None = None
     accuracy: AccuracyConfig | None = None
 
-    @field_validator("model")
-    @classmethod
-    def _model(cls, value: str) -> str:
-        return check_model_ref(value)
-
-    @field_validator("accelerator")
-    @classmethod
-    def _accelerator(cls, value: str) -> str:
-        return check_accelerator_ref(value)
-
     @field_validator("end_bits")
     @classmethod
     def _end_bits(cls, value: int, info: ValidationInfo) -> int:
-        accel = _accel_of(info)
+        accel = accelerator_of(info.data.get("accelerator"))
         if accel is not None and info.data.get("keep_ends", True):
             _supported(accel, value, value)
         return value
@@ -179,7 +170,7 @@ class EvaluatePoint(Strict):
         pair = [value] if isinstance(value, int) else value
         if not 1 <= len(pair) <= 2:
             raise ValueError("give W or [W, A]")
-        accel = _accel_of(info)
+        accel = accelerator_of(info.data.get("accelerator"))
         if accel is not None:
             _supported(accel, pair[0], pair[-1])
         return value
@@ -192,7 +183,7 @@ class EvaluatePoint(Strict):
         if info.data.get("bits") is not None:
             raise ValueError("give bits or strategy, not both")
         value = resolve_path(value)
-        model, accel = info.data.get("model"), _accel_of(info)
+        model, accel = info.data.get("model"), accelerator_of(info.data.get("accelerator"))
         try:
             strategy = load_strategy(value)
             if model is not None:
@@ -229,11 +220,6 @@ def _supported(accel: Accelerator, w_bits: int, a_bits: int) -> None:
         check_bits(accel, w_bits, a_bits, "every")
     except HwflowError as exc:
         raise ValueError(str(exc).removeprefix("layer every: ")) from None
-
-
-def _accel_of(info: ValidationInfo) -> Accelerator | None:
-    ref = info.data.get("accelerator")
-    return None if ref is None else load_accelerator(ref)
 
 
 # --- grid points ---------------------------------------------------------------------------
@@ -407,7 +393,7 @@ def load_sweep(path: str | Path) -> Sweep:
             exp = Experiment(path=path, config=exp_config)
             if exp.stages:  # every stage's experiment with each candidate, as a flow's load does
                 try:
-                    check_stages(exp, point_lines)
+                    check_stages(path, exp_config, point_lines)
                 except ConfigError as exc:
                     raise ConfigError(f"{exc} (grid point {point.label})") from None
             settings.append(exp)

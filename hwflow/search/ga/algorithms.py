@@ -6,8 +6,8 @@ import numpy as np
 from pymoo.core.sampling import Sampling
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
-from hwflow.search.operators import AlleleMutation, LocusPointCrossover
-from hwflow.search.soga import soga_algorithm
+from hwflow.search.ga.operators import AlleleMutation, LocusPointCrossover
+from hwflow.search.ga.soga import soga_algorithm
 
 
 class SeededSampling(Sampling):

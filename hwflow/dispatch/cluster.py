@@ -1,6 +1,6 @@
 """Where accuracy evaluations run besides in-process: local worker processes or a Dask cluster.
 
-Both are ``AccuracyDispatch``es (hwflow.search.dispatch) on dask.distributed: each accuracy
+Both are ``AccuracyDispatch``es (hwflow.dispatch.protocol) on dask.distributed: each accuracy
 evaluation of a generation is one task, and the hardware estimates never leave the driver.
 What a task carries is a ``WorkerJob`` (the ``AccuracySettings`` and torch threads) and a
 ``Strategy``; a worker rebuilds the evaluator from them (the model from its catalog entry or
@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
 from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracyResult, AccuracySettings
 from hwflow.accuracy.store import ResultStore, StoredResult
+from hwflow.dispatch.protocol import AccuracySource
 from hwflow.errors import HwflowError
-from hwflow.search.dispatch import AccuracySource
 from hwflow.strategy import Strategy
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def claim_gpu(visible: Sequence[str], lock_dir: Path) -> int:
         slot += 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def worker_device(requested: str) -> str:
     """The device this worker process trains on: a named one (``cpu``, ``cuda:1``) as given;
     ``cuda`` or ``auto`` become one GPU of those it sees, claimed for this process."""
@@ -111,10 +111,9 @@ _sources: dict[WorkerJob, CachedSource] = {}  # per worker process: baseline and
 def _source_for(job: WorkerJob) -> CachedSource:
     source = _sources.get(job)
     if source is None:
-        if job.threads is not None:
-            import torch
+        from hwflow.accuracy.train import use_threads
 
-            torch.set_num_threads(job.threads)
+        use_threads(job.threads)
         settings = replace(job.settings, device=worker_device(job.settings.device))
         source = _sources[job] = job.source(settings)
     return source
@@ -133,7 +132,7 @@ def float_accuracy_task(job: WorkerJob) -> float:
 class DaskDispatch:
     """Accuracy evaluations as tasks on a Dask cluster; this process keeps run.sqlite."""
 
-    def __init__(self, client: "Client", job: WorkerJob, owns_cluster: bool = False) -> None:
+    def __init__(self, client: Client, job: WorkerJob, owns_cluster: bool = False) -> None:
         self.client, self.job, self._owns_cluster = client, job, owns_cluster
         # keys and this machine's accuracy cache; it trains nothing here
         self.local = job.source(job.settings)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from hwflow.runs.plots import LABELS, PLOT_DIR, pyplot
-from hwflow.runs.sweep import THROUGHPUT, Sweep
-from hwflow.runs.sweep_run import PointResult
+from hwflow.sweeps.config import THROUGHPUT, Sweep
+from hwflow.sweeps.results import PointResult
 
 AXIS = {**LABELS, THROUGHPUT: "throughput (frames/cycle)", "macs": "MACs",
         "float_accuracy": "float accuracy", "buffer_kb": "on-chip buffer (KB)",

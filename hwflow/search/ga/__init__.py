@@ -1,0 +1,1 @@
+"""The GA pieces on pymoo: the problem, operators, algorithms and SOGA."""

@@ -1,0 +1,1 @@
+"""The search space: the bitwidth genome and the accelerator genes."""
