@@ -31,6 +31,7 @@ from hwflow.accuracy.metrics import confusion, mean_iou, task_loss
 from hwflow.catalog import load_workload, model_entry
 from hwflow.cli import main
 from hwflow.errors import HwflowError
+from hwflow.runs.plots import axis_label
 from hwflow.search.experiment import load_experiment
 from hwflow.strategy import uniform_strategy
 
@@ -257,6 +258,13 @@ def test_the_reduced_deeplabv3_search_runs_on_a_cpu(small: AccuracyEvaluator, ca
         front = list(csv.DictReader(f))
     assert front and all(0.0 < float(r["accuracy"]) <= 1.0 for r in front)
     assert (tmp_path / "run" / "strategies" / "hv-leader.yaml").is_file()
+
+
+def test_plots_call_a_segmentation_models_accuracy_miou(tmp_path: Path) -> None:
+    assert axis_label("accuracy", SMALL) == "accuracy (mIoU)"
+    assert axis_label("accuracy", "resnet20") == "accuracy"
+    assert axis_label("accuracy", str(tmp_path / "gone.py")) == "accuracy"
+    assert axis_label("energy", SMALL) == "energy (16-bit MACs)"
 
 
 def test_the_paper_deeplabv3_search_asks_for_the_papers_settings() -> None:
