@@ -207,6 +207,7 @@ def test_bad_cityscapes_trees_are_one_line(cityscapes: Path, quick_seg: str, dam
     assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
+@pytest.mark.slow
 def test_deeplabv3_fine_tunes_on_a_cityscapes_folder(cityscapes: Path, quick_seg: str) -> None:
     net = city_net(cityscapes)
     code, out, err = run("accuracy", "--model", str(net), "--bits", "4", "--recipe",
@@ -282,6 +283,7 @@ def test_the_paper_deeplabv3_search_asks_for_the_papers_settings() -> None:
 
 # --- low-bit divergence -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_diverged_fine_tune_is_stored_and_scored_worst_by_the_search(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     boom = replace(recipes.RECIPES["synthetic-seg"], name="boom", epochs=2, finetune_lr=1e30)
@@ -302,6 +304,7 @@ def test_a_diverged_fine_tune_is_stored_and_scored_worst_by_the_search(
     assert rows and all(s == "diverged" and json.loads(m)["accuracy"] == 0.0 for s, m in rows)
 
 
+@pytest.mark.slow
 def test_the_gpu_benchmark_script_runs(tmp_path: Path) -> None:
     """Its CUDA measurement is recorded in BENCHMARKS.md; here a CPU smoke run of the script."""
     result = subprocess.run(
