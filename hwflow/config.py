@@ -109,6 +109,8 @@ def load_file(path: str | Path, schema: type[Model]) -> Model:
 class ArrayConfig(Strict):
     rows: int = Field(gt=0, description="PE rows")
     cols: int = Field(gt=0, description="PE columns")
+    rs_cuts: bool = Field(True, description="RS may cut ofmap rows finer than nn_dataflow's "
+                          "fold to fill spare columns (false: the Eyeriss chip's layout only)")
 
 
 class EngineConfig(Strict):
@@ -178,6 +180,7 @@ class AcceleratorConfig(Strict):
         mem = self.memory
         return Accelerator(
             name=self.name, rows=self.array.rows, cols=self.array.cols,
+            rs_cuts=self.array.rs_cuts,
             engine=Engine(self.engine.kind, self.engine.b_max, self.engine.lanes),
             dataflow=self.dataflow,
             dram=MemoryLevel(mem.dram.read_cost, mem.dram.write_cost, None,
@@ -205,7 +208,8 @@ def accelerator_yaml(accel: Accelerator, name: str | None = None,
         engine["lanes"] = accel.engine.lanes
     return {
         "name": name or accel.name, "description": description,
-        "array": {"rows": accel.rows, "cols": accel.cols}, "engine": engine,
+        "array": {"rows": accel.rows, "cols": accel.cols, "rs_cuts": accel.rs_cuts},
+        "engine": engine,
         "dataflow": accel.dataflow, "word_bits": accel.word_bits, "mac_cost": accel.mac_cost,
         "supported_bits": list(accel.supported_bits), "tied_bits": accel.tied_bits,
         "memory": {

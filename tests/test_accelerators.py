@@ -109,3 +109,16 @@ def test_shared_register_file_from_yaml(tmp_path):
 
     back = accelerator_from_yaml(accelerator_yaml(shared))
     assert back.key() == shared.key()
+
+
+def test_rs_cuts_from_yaml_round_trips(tmp_path):
+    from hwflow.config import accelerator_from_yaml, accelerator_yaml
+
+    text = open(load_accelerator("spatial-168").source).read()
+    path = tmp_path / "chip.yaml"
+    path.write_text(text.replace("array: {rows: 12, cols: 14}",
+                                 "array: {rows: 12, cols: 14, rs_cuts: false}"))
+    chip = load_accelerator(str(path))
+    assert not chip.rs_cuts and load_accelerator("spatial-168").rs_cuts
+    assert chip.key() != load_accelerator("spatial-168").key()  # costs are cached apart
+    assert accelerator_from_yaml(accelerator_yaml(chip)).key() == chip.key()

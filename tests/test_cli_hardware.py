@@ -45,8 +45,8 @@ def test_evaluate_json_contract_coarse_and_mid():
 
 
 def test_bits_option_keeps_first_and_last_at_16():
-    data = evaluate_json("--model", "resnet20", "--accelerator", "spatial-256", "--level", "coarse",
-                         "--bits", "4,8")
+    data = evaluate_json("--model", "resnet20", "--accelerator", "eyeriss-256-db", "--level",
+                         "coarse", "--bits", "4,8")
     bits = [(layer["w_bits"], layer["a_bits"]) for layer in data["layers"]]
     assert bits[0] == bits[-1] == (16, 16)
     assert set(bits[1:-1]) == {(4, 8)}
@@ -127,3 +127,20 @@ def test_strategy_mapper_objective_is_used(tmp_path):
     from_file = evaluate_json("--strategy", str(path))
     assert from_file["totals"] == evaluate_json(*base, "--objective", "latency")["totals"]
     assert from_file["totals"]["latency_cycles"] <= evaluate_json(*base)["totals"]["latency_cycles"]
+
+
+def test_tied_catalog_engine_rejects_untied_bits_in_one_line():
+    # the paper's vectorized Spatial engines run b_W = b_A (accelerator YAML tied_bits)
+    code, out, err = run("evaluate", "--model", "resnet20", "--accelerator", "spatial-256",
+                         "--bits", "4,8")
+    assert code != 0 and out == ""
+    line = err.strip()
+    assert "\n" not in line and "Traceback" not in err
+    assert "spatial-256 needs w_bits == a_bits" in line and "got 4,8" in line
+
+
+def test_fine_json_layers_split_compute_and_stall_cycles():
+    data = evaluate_json("--model", "resnet20", "--accelerator", "spatial-256")
+    for layer in data["layers"]:
+        assert layer["compute_cycles"] + layer["stall_cycles"] == layer["latency_cycles"]
+        assert layer["stall_cycles"] == 0  # the catalog states no DRAM bandwidth (Tab. 1)

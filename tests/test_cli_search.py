@@ -75,7 +75,7 @@ def test_run_directory_contract(mid_run):
     assert len(stored) == evaluations[-1]
     genome, level, objectives, constraints, wall_s, status = stored[0]
     assert level == "mid" and status == "ok" and wall_s >= 0
-    assert len(genome.split(",")) == 2 * (len(layers) - 2)
+    assert len(genome.split(",")) == len(layers) - 2  # spatial-256 ties b_W = b_A: one gene
     assert set(json.loads(objectives)) == {"energy", "latency_cycles", "dram_bytes"}
     assert set(json.loads(constraints)) == {"latency_cycles_max"}
     per_generation = db.execute("SELECT generation, COUNT(*) FROM populations "

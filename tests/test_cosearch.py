@@ -22,7 +22,7 @@ from hwflow.cli import main
 from hwflow.config import ConfigError, accelerator_from_yaml, accelerator_yaml
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import estimate
-from hwflow.hw.mid import MappingError
+from hwflow.hw.tiling import MappingError
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.experiment import load_experiment
 from hwflow.search.ga.operators import AlleleMutation
@@ -47,7 +47,7 @@ accelerator_genes:
 """
 EXPERIMENT = """\
 model: digits-cnn
-accelerator: spatial-256
+accelerator: eyeriss-256-db
 level: {level}
 objectives: [{objectives}]
 bits: [8, 4, 2]
@@ -116,7 +116,7 @@ def test_bad_genes_are_one_line_errors(tmp_path, genes, key, message):
 
 def test_bits_must_run_on_every_searched_engine(tmp_path):
     base = EXPERIMENT.format(level="fine", objectives="energy, area").replace(
-        "accelerator: spatial-256", "accelerator: bs-256").replace("bits: [8, 4, 2]", "bits: [5, 4]")
+        "accelerator: eyeriss-256-db", "accelerator: bs-256").replace("bits: [8, 4, 2]", "bits: [5, 4]")
     assert load_experiment(write(tmp_path, base)).genome  # bit-serial runs 5 bit
     with pytest.raises(ConfigError, match=r"key 'bits'.*\[5\] not supported by bs-256 with every "
                                           r"searched engine"):
@@ -193,7 +193,7 @@ def test_each_individual_is_scored_on_its_own_accelerator_like_estimate(level, d
     genes = AcceleratorGenesConfig(rows=[4, 8], cols=[4, 16], buffer_kb=[2.0, 32.0],
                                    dataflow=["rs", "ws"], engine=["vectorized", "bit-serial"],
                                    batch=[1, 2])
-    space = AcceleratorSpace.of(load_accelerator("spatial-256"), 1, genes)
+    space = AcceleratorSpace.of(load_accelerator("eyeriss-256-db"), 1, genes)
     costs = AcceleratorCosts(workload, space, level)
     n = 4
     w = np.array([data.draw(st.lists(st.sampled_from([8, 4, 2]), min_size=4, max_size=4))
@@ -335,7 +335,7 @@ def test_both_cost_tables_answer_the_one_protocol_like_estimate():
     """Fitness asks any cost table the same question; both answer it with estimate's totals
     and the accelerator genes of each genome (none for a fixed accelerator)."""
     workload = tiny_workload(4)
-    accel = load_accelerator("spatial-256")
+    accel = load_accelerator("eyeriss-256-db")  # untied: w != a
     w = np.array([[8, 4, 2, 8], [4, 4, 8, 2]])
     a = np.array([[8, 8, 4, 2], [2, 4, 8, 8]])
     fixed = HardwareTable(workload, accel, "mid")

@@ -7,6 +7,7 @@ from hypothesis import given, strategies as st
 
 from hwflow.hw.coarse import coarse_layer_cost, ideal_dram_bits
 from hwflow.hw.engines import bs_speedup, frac_ops, macs_per_pe_cycle, stored_bits, v_speedup
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.spec import Engine
 from hwflow.workload import Layer
 from tests.conftest import make_accel
@@ -54,7 +55,7 @@ def test_coarse_layer_hand_computed():
     layer = Layer("c", "conv", c_i=4, c_o=8, h_i=6, w_i=6, h_o=6, w_o=6, k_h=3, k_w=3,
                   stride=1, padding=1)
     accel = make_accel(rows=2, cols=2)
-    cost = coarse_layer_cost(layer, 8, 8, 4, accel, batch=2)
+    cost = coarse_layer_cost(LayerQuery(layer, 8, 8, 4, accel, batch=2))
     macs = 2 * 8 * 36 * 4 * 9
     assert cost.macs == macs == 20736
     assert cost.frac_ops == macs / 2

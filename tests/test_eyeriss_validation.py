@@ -20,6 +20,7 @@ import yaml
 
 from hwflow.catalog import load_workload
 from hwflow.hw.fine import fine_layer_cost
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.spec import Accelerator, Engine, MemoryLevel, RegisterFiles
 
 FIGURES = yaml.safe_load((Path(__file__).parent / "validation" / "eyeriss_alexnet.yaml")
@@ -41,7 +42,8 @@ def eyeriss_isca16() -> Accelerator:
         array_cost=costs["array"],
         # nominal split of the shared scratchpad (Eyeriss chip proportions), 256 words
         rf=RegisterFiles(rf_words - 32, 12, 20, costs["rf"], costs["rf"], shared=True),
-        word_bits=setup["word_bits"], mac_cost=costs["mac"], supported_bits=(16,))
+        word_bits=setup["word_bits"], mac_cost=costs["mac"], supported_bits=(16,),
+        rs_cuts=False)  # the chip's fold/replicate only, as nn_dataflow's MapStrategyEyeriss
 
 
 def alexnet_towers() -> dict[str, list]:
@@ -62,7 +64,8 @@ def breakdown() -> dict[str, dict[str, float]]:
     batch = FIGURES["setup"]["batch"]
     out = {}
     for name, layers in alexnet_towers().items():
-        costs = [fine_layer_cost(layer, 16, 16, 16, accel, batch) for layer in layers]
+        costs = [fine_layer_cost(LayerQuery(layer, 16, 16, 16, accel, batch, "energy"))
+                 for layer in layers]
         out[name] = {key: sum(c.breakdown[key] for c in costs) / 1e9
                      for key in ("mac", "dram", "rf")}
     return out

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hwflow.catalog import load_accelerator, load_workload
-from hwflow.hw.fine import backend, build_aot, kernel as K, mapspace
+from hwflow.hw.fine import backend, build_aot, kernel as K, mapspace, sources
 from hwflow.hw.fine.mapper import kernel_args
+from hwflow.hw.query import LayerQuery
 from tests.test_fine import bits_for, kernel_search, layers, setups
 
 
@@ -36,7 +37,7 @@ def test_aot_equals_jit_on_catalog_layers(name, dataflow):
         for layer in load_workload(model).layers:
             for bits, objective, batch in [((16, 16, 16), "energy", 1), ((4, 8, 4), "edp", 4),
                                            ((2, 2, 8), "latency", 2)]:
-                same_answer(kernel_args(layer, *bits, accel, batch, objective)[1])
+                same_answer(kernel_args(LayerQuery(layer, *bits, accel, batch, objective))[1])
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -45,34 +46,38 @@ def test_aot_equals_jit_on_catalog_layers(name, dataflow):
 def test_aot_equals_jit_on_random_layers(layer, accel, batch, objective, data):
     w, a = bits_for(accel, data.draw)
     out = data.draw(st.sampled_from([2, 4, 8, 16]))
-    same_answer(kernel_args(layer, w, a, out, accel, batch, objective)[1])
+    same_answer(kernel_args(LayerQuery(layer, w, a, out, accel, batch, objective))[1])
+
+
+def copy_sources(folder: Path) -> None:
+    for name in sources.SOURCES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sources.ROOT / name, folder / name)
 
 
 def test_digest_changes_with_every_kernel_source(tmp_path):
-    for name in backend.SOURCES:
-        shutil.copy(backend.HERE / name, tmp_path / name)
-    assert backend.sources_digest(tmp_path) == backend.sources_digest()
-    seen = {backend.sources_digest()}
-    for name in backend.SOURCES:
+    copy_sources(tmp_path)
+    assert sources.sources_digest(tmp_path) == sources.sources_digest()
+    seen = {sources.sources_digest()}
+    for name in sources.SOURCES:
         with open(tmp_path / name, "a") as f:
             f.write("\n# edited\n")
-        seen.add(backend.sources_digest(tmp_path))
-    assert len(seen) == 1 + len(backend.SOURCES)
+        seen.add(sources.sources_digest(tmp_path))
+    assert len(seen) == 1 + len(sources.SOURCES)
 
 
 def test_kernel_sources_cover_what_it_compiles_in():
-    files = {backend.HERE / name for name in backend.SOURCES}
+    files = {sources.ROOT / name for name in sources.SOURCES}
     compiled = [fn.__code__.co_filename for fn in mapspace.KERNEL_HELPERS]
     compiled += [d.py_func.__code__.co_filename for d in vars(K).values() if hasattr(d, "py_func")]
     assert compiled and {Path(f).resolve() for f in compiled} <= files
 
 
 def test_stale_digest_falls_back_to_jit(tmp_path, caplog):
-    for name in backend.SOURCES:  # the sources as they would be after an edit
-        shutil.copy(backend.HERE / name, tmp_path / name)
-    with open(tmp_path / "mapspace.py", "a") as f:
+    copy_sources(tmp_path)  # the sources as they would be after an edit
+    with open(tmp_path / "fine" / "mapspace.py", "a") as f:
         f.write("\n# edited\n")
-    stale = backend.sources_digest(tmp_path)
+    stale = sources.sources_digest(tmp_path)
     with caplog.at_level(logging.DEBUG, logger=backend.__name__):
         kind, search = backend.select(stale)
     assert (kind, search) == ("jit", K.search)
@@ -81,7 +86,7 @@ def test_stale_digest_falls_back_to_jit(tmp_path, caplog):
 
 def test_current_sources_select_the_aot_module():
     aot = kernel_search("aot")
-    assert backend.select(backend.sources_digest()) == ("aot", aot)
+    assert backend.select(sources.sources_digest()) == ("aot", aot)
 
 
 def test_failed_build_warns_and_exits_nonzero(monkeypatch, capsys):

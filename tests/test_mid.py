@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from hwflow.hw.coarse import coarse_layer_cost, ideal_dram_bits
-from hwflow.hw.mid import (DIMS, MappingError, best_buffer_tiling, dims_of, footprint_bits,
-                           mid_layer_cost, tile_sizes, traffic_bits)
+from hwflow.hw.mid import best_buffer_tiling, mid_layer_cost
+from hwflow.hw.query import LayerQuery
+from hwflow.hw.tiling import DIMS, MappingError, dims_of, divisors, footprint_bits, tile_sizes, traffic_bits
 from hwflow.workload import Layer
 from tests.conftest import make_accel
 
@@ -91,8 +92,8 @@ def layers(draw):
        kb=st.sampled_from([0.5, 2, 8]))
 def test_mid_never_beats_coarse(layer, w, a, o, batch, kb):
     accel = make_accel(buffer_kb=kb, bandwidth=2.0)
-    coarse = coarse_layer_cost(layer, w, a, o, accel, batch)
-    mid = mid_layer_cost(layer, w, a, o, accel, batch)
+    coarse = coarse_layer_cost(LayerQuery(layer, w, a, o, accel, batch))
+    mid = mid_layer_cost(LayerQuery(layer, w, a, o, accel, batch))
     assert mid.dram_bytes >= coarse.dram_bytes
     assert mid.latency_cycles >= coarse.latency_cycles
     assert mid.macs == coarse.macs and mid.frac_ops == coarse.frac_ops
@@ -119,3 +120,12 @@ def test_three_orders_reach_the_all_orders_optimum(c, k, hw, batch, w, a, kb):
         assert brute_force_min_bits(layer, w, a, 8, accel, batch) is None
         return
     assert tiling.bits == brute_force_min_bits(layer, w, a, 8, accel, batch)
+
+
+def test_divisors_are_exact_and_fast_for_huge_sizes():
+    for n in range(1, 300):  # squares, primes, highly composite numbers
+        assert divisors(n) == [d for d in range(1, n + 1) if n % d == 0]
+    assert divisors(999_983) == [1, 999_983]  # a prime
+    assert divisors(2 ** 20) == [2 ** j for j in range(21)]  # a square
+    huge = divisors(10 ** 11)  # 2^11 · 5^11: 144 divisors, O(√n) trials
+    assert len(huge) == 144 and huge == sorted(huge) and all(10 ** 11 % d == 0 for d in huge)

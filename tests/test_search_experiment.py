@@ -14,7 +14,7 @@ from hwflow.search.presets import PRESETS
 
 BASE = """\
 model: resnet20
-accelerator: spatial-256
+accelerator: eyeriss-256-db
 level: mid
 objectives: [energy, latency_cycles]
 """
@@ -67,7 +67,7 @@ def test_genome_follows_the_experiment_and_the_hardware(tmp_path):
 def test_relative_accelerator_file_is_resolved_against_the_experiment(tmp_path):
     (tmp_path / "chips").mkdir()
     shutil.copy(ACCELERATOR_DIR / "spatial-168.yaml", tmp_path / "chips" / "mine.yaml")
-    exp = load_experiment(write(tmp_path, BASE.replace("spatial-256", "chips/mine.yaml")))
+    exp = load_experiment(write(tmp_path, BASE.replace("eyeriss-256-db", "chips/mine.yaml")))
     assert Path(exp.config.accelerator) == tmp_path / "chips" / "mine.yaml"
     assert exp.accelerator().rows == 12
 
@@ -78,9 +78,9 @@ def test_relative_accelerator_file_is_resolved_against_the_experiment(tmp_path):
     (BASE.replace("level: mid", "level: coarse"), "objectives",
      "energy cannot be computed at the coarse level"),
     (BASE + "batch: 0\n", "batch", "greater than or equal to 1"),
-    (BASE + "bits: [8, 3]\n", "bits", "[3] not supported by spatial-256"),
+    (BASE + "bits: [8, 3]\n", "bits", "[3] not supported by eyeriss-256-db"),
     (BASE + "end_bits: 12\n", "end_bits", "12 not supported"),
-    (BASE.replace("spatial-256", "spatial-9"), "accelerator", "unknown accelerator 'spatial-9'"),
+    (BASE.replace("eyeriss-256-db", "spatial-9"), "accelerator", "unknown accelerator 'spatial-9'"),
     (BASE.replace("resnet20", "resnet21"), "model", "unknown model 'resnet21'"),
     (BASE + "execution: {workers: 4, scheduler: 'tcp://h:8786'}\n", "execution.scheduler",
      "give workers (local processes) or scheduler (a Dask cluster), not both"),

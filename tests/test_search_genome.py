@@ -85,7 +85,7 @@ def test_table_totals_equal_estimate_exactly(level, kind):
 
 
 def test_table_on_a_catalog_network_matches_estimate():
-    workload, accel = load_workload("resnet20"), load_accelerator("spatial-256")
+    workload, accel = load_workload("resnet20"), load_accelerator("eyeriss-256-db")
     g = BitGenome.for_layers("resnet20", workload.layer_names, accel.supported_bits, False, True, 16)
     table = HardwareTable(workload, accel, "coarse")
     X = np.random.default_rng(5).integers(0, len(g.alleles), size=(40, g.n_var))

@@ -266,7 +266,7 @@ EVALUATE = """\
 kind: evaluate
 base:
   model: resnet20
-  accelerator: spatial-256
+  accelerator: eyeriss-256-db
   dram_bandwidth: 4
 grid:
   level: [coarse, mid, fine]
@@ -280,7 +280,7 @@ def test_evaluate_sweep_numbers_are_estimates_own(tmp_path):
     result = run_sweep(sweep, tmp_path / "out", plots=False)
     rows = read_csv(tmp_path / "out" / "sweep.csv")
     assert len(rows) == 12 and [r.state for r in result.points].count("no mapping") == 2
-    workload, catalog = load_workload("resnet20"), load_accelerator("spatial-256")
+    workload, catalog = load_workload("resnet20"), load_accelerator("eyeriss-256-db")
     for row in rows:
         bits = [16, 16] if row["bits"] == "16" else [4, 8]
         size = int(row["buffer_kb"]) * 1024
@@ -366,7 +366,7 @@ def test_bad_sweeps_give_one_line_naming_file_and_key(tmp_path, change, key, wor
 
 def test_evaluate_point_errors_name_the_point(tmp_path):
     for change, words in [(("bits: [16, [4, 8]]", "bits: [16, 3]"),
-                           "line 8 key 'bits': w_bits=3 is not supported by spatial-256"),
+                           "line 8 key 'bits': w_bits=3 is not supported by eyeriss-256-db"),
                           (("  dram_bandwidth: 4", "  dram_bandwidth: 4\n  strategy: x.yaml"),
                            "line 6 key 'strategy'"),
                           (("model: resnet20", "model: resnet21"), "line 3 key 'model': unknown model")]:

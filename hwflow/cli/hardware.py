@@ -54,8 +54,8 @@ def accelerators() -> None:
 @click.option("--dataflow", type=click.Choice(DATAFLOWS), default=None,
               help="Override the accelerator's dataflow.")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default=None,
-              help="What the Fine-level mapper minimizes [default: energy, or the strategy "
-                   "file's mapper_objective].")
+              help="What the Fine-level mapper minimizes [default: latency, ties by energy, "
+                   "or the strategy file's mapper_objective].")
 @click.option("--mappings", is_flag=True, help="Print the chosen mapping of each layer (Fine).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON contract instead of a table.")
 def evaluate(model_name: str | None, accel_name: str | None, level: str | None, bits: str | None,
@@ -65,7 +65,7 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
     """Estimate a quantized CNN on an accelerator."""
     from hwflow.catalog import load_accelerator, load_workload
     from hwflow.errors import HwflowError
-    from hwflow.hw.levels import estimate
+    from hwflow.hw.levels import DEFAULT_OBJECTIVE, estimate
     from hwflow.strategy import load_strategy, parse_bits, uniform_strategy
 
     if bits and strategy_file:
@@ -85,7 +85,7 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
     level = level or stored.get("level", "fine")
     batch = batch or int(stored.get("batch", 1))
     dataflow = dataflow or stored.get("dataflow")
-    objective = objective or stored.get("mapper_objective", "energy")
+    objective = objective or stored.get("mapper_objective", DEFAULT_OBJECTIVE)
 
     workload = load_workload(model_name)
     accel = load_accelerator(accel_name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from hwflow.hw.engines import frac_ops, macs_per_pe_cycle, stored_bits
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.report import LayerCost
 from hwflow.hw.spec import Accelerator
 from hwflow.workload import Layer
@@ -25,8 +26,9 @@ def ideal_cycles(macs: int, accel: Accelerator, w_bits: int, a_bits: int) -> flo
     return float(math.ceil(macs / (accel.pes * macs_per_pe_cycle(accel.engine, w_bits, a_bits))))
 
 
-def coarse_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int,
-                      accel: Accelerator, batch: int) -> LayerCost:
+def coarse_layer_cost(query: LayerQuery) -> LayerCost:
+    layer, w_bits, a_bits, batch = query.layer, query.w_bits, query.a_bits, query.batch
+    out_bits, accel = query.out_bits, query.accelerator
     macs = layer.macs * batch
     return LayerCost(
         macs=macs,

@@ -1,29 +1,35 @@
 """One entry point to the hardware model μ: ``estimate(...) → Report`` at any level.
 
-A network's estimate is a sum of per-layer costs, each cached in-process under everything
-that changes it (layer shape, w_bits, a_bits, the next layer's a_bits, accelerator,
-batch, objective, level), so a search that revisits a layer configuration pays nothing.
+A network's estimate is a sum of per-layer costs, each asked as a ``LayerQuery`` and
+cached in-process under everything that changes it (``LayerQuery.key``: layer shape,
+w_bits, a_bits, the next layer's a_bits, accelerator, batch, objective, level), so a
+search that revisits a layer configuration pays nothing.
+The cache is bounded (least recently used entries go first), so a long search or sweep
+over many accelerators never grows it without limit.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable, Literal
 
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.coarse import coarse_layer_cost
+from hwflow.hw.query import DEFAULT_OBJECTIVE, LayerQuery
 from hwflow.hw.report import LayerCost, LayerResult, Report
 from hwflow.hw.spec import Accelerator, check_bits
 from hwflow.strategy import Strategy
-from hwflow.workload import Layer, Workload
+from hwflow.workload import Workload
 
 Level = Literal["coarse", "mid", "fine"]
 Objective = Literal["energy", "latency", "edp"]
 LEVELS: tuple[str, ...] = ("coarse", "mid", "fine")
 OBJECTIVES: tuple[str, ...] = ("energy", "latency", "edp")
 
-LayerCostFn = Callable[[Layer, int, int, int, Accelerator, int, str], LayerCost]
+LayerCostFn = Callable[[LayerQuery], LayerCost]
 
-_cache: dict[tuple, LayerCost] = {}
+CACHE_SIZE = 100_000  # layer costs kept; one is a few hundred bytes
+_cache: OrderedDict[tuple, LayerCost] = OrderedDict()
 
 
 def clear_cache() -> None:
@@ -32,13 +38,11 @@ def clear_cache() -> None:
 
 def _cost_fn(level: str) -> LayerCostFn:
     if level == "coarse":
-        return lambda layer, w, a, o, accel, batch, objective: coarse_layer_cost(
-            layer, w, a, o, accel, batch)
+        return coarse_layer_cost
     if level == "mid":
         from hwflow.hw.mid import mid_layer_cost
 
-        return lambda layer, w, a, o, accel, batch, objective: mid_layer_cost(
-            layer, w, a, o, accel, batch)
+        return mid_layer_cost
     if level == "fine":
         from hwflow.hw.fine import fine_layer_cost
 
@@ -46,20 +50,22 @@ def _cost_fn(level: str) -> LayerCostFn:
     raise ValueError(f"unknown level {level!r}; choose one of: {', '.join(LEVELS)}")
 
 
-def layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
-               batch: int = 1, level: str = "fine", objective: str = "energy") -> LayerCost:
-    """Cost of one layer, cached."""
-    key = (level, layer.shape_key(), w_bits, a_bits, out_bits, accel.key(), batch,
-           objective if level == "fine" else None)
+def layer_cost(query: LayerQuery, level: str = "fine") -> LayerCost:
+    """Cost of one layer at ``level``, cached."""
+    key = query.key(level)
     cost = _cache.get(key)
     if cost is None:
-        cost = _cost_fn(level)(layer, w_bits, a_bits, out_bits, accel, batch, objective)
+        cost = _cost_fn(level)(query)
         _cache[key] = cost
+        if len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
     return cost
 
 
 def estimate(workload: Workload, strategy: Strategy, accel: Accelerator,
-             level: str = "fine", batch: int = 1, objective: str = "energy") -> Report:
+             level: str = "fine", batch: int = 1, objective: str = DEFAULT_OBJECTIVE) -> Report:
     """Estimate a quantized CNN on an accelerator at one abstraction level."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; choose one of: {', '.join(LEVELS)}")
@@ -74,8 +80,8 @@ def estimate(workload: Workload, strategy: Strategy, accel: Accelerator,
     results = []
     for i, layer in enumerate(workload.layers):
         out_bits = bits[i + 1].a_bits if i + 1 < len(bits) else accel.word_bits
-        cost = layer_cost(layer, bits[i].w_bits, bits[i].a_bits, out_bits, accel, batch,
-                          level, objective)
+        cost = layer_cost(LayerQuery(layer, bits[i].w_bits, bits[i].a_bits, out_bits, accel,
+                                     batch, objective), level)
         results.append(LayerResult(layer.name, bits[i].w_bits, bits[i].a_bits, out_bits, cost))
     return Report(model=workload.name, accelerator=accel.name, level=level, batch=batch,
                   dataflow=accel.dataflow, engine=accel.engine.kind, layers=tuple(results),

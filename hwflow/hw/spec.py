@@ -7,10 +7,10 @@ Loading and validating YAML lives in ``hwflow.config``; this module has no I/O.
 
 from __future__ import annotations
 
-from hwflow.errors import HwflowError
-
 from dataclasses import dataclass, replace
 from typing import Literal
+
+from hwflow.errors import HwflowError
 
 Dataflow = Literal["rs", "os", "ws"]
 EngineKind = Literal["vectorized", "bit-serial"]
@@ -62,18 +62,21 @@ class Accelerator:
     supported_bits: tuple[int, ...] = (16, 8, 6, 4, 2)
     tied_bits: bool = False  # True: the engine needs w_bits == a_bits per layer
     source: str = ""  # where the description came from (catalog name or file)
+    # RS may cut the ofmap height finer than nn_dataflow's fold so spare columns take
+    # pieces (mapspace.rs_layout); False: only the Eyeriss chip's fold/replicate
+    rs_cuts: bool = True
 
     @property
     def pes(self) -> int:
         return self.rows * self.cols
 
-    def with_dataflow(self, dataflow: Dataflow) -> "Accelerator":
+    def with_dataflow(self, dataflow: Dataflow) -> Accelerator:
         return replace(self, dataflow=dataflow)
 
     def key(self) -> tuple:
         """Hashable identity of everything that changes a cost (not the name)."""
         return (self.rows, self.cols, self.engine, self.dataflow, self.dram, self.buffer,
-                self.array_cost, self.rf, self.word_bits, self.mac_cost)
+                self.array_cost, self.rf, self.word_bits, self.mac_cost, self.rs_cuts)
 
 
 class UnsupportedBitsError(HwflowError):
@@ -89,4 +92,5 @@ def check_bits(accel: Accelerator, w_bits: int, a_bits: int, layer: str) -> None
                 f"({accel.engine.kind}); allowed: {allowed}")
     if accel.tied_bits and w_bits != a_bits:
         raise UnsupportedBitsError(
-            f"layer {layer}: {accel.name} needs w_bits == a_bits, got {w_bits},{a_bits}")
+            f"layer {layer}: {accel.name} needs w_bits == a_bits (tied_bits: its engine runs "
+            f"both operands at one width), got {w_bits},{a_bits}")

@@ -18,8 +18,9 @@ import numpy as np
 
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.levels import layer_cost
-from hwflow.hw.mid import MappingError
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.spec import Accelerator
+from hwflow.hw.tiling import MappingError
 from hwflow.search.space.accelerator_genes import AcceleratorSpace
 from hwflow.workload import Workload
 
@@ -47,7 +48,7 @@ def network_sum(per_layer: np.ndarray) -> np.ndarray:
 
 class HardwareTable:
     def __init__(self, workload: Workload, accel: Accelerator, level: str, batch: int = 1,
-                 objective: str = "energy") -> None:
+                 objective: str = "latency") -> None:
         self.workload, self.accel, self.level = workload, accel, level
         self.batch, self.objective = batch, objective
         self.area = accelerator_area(accel)
@@ -80,8 +81,9 @@ class HardwareTable:
             layer_pos, rest = divmod(int(index), v ** 3)
             wi, rest = divmod(rest, v * v)
             ai, oi = divmod(rest, v)
-            cost = layer_cost(self.workload.layers[layer_pos], self._bits[wi], self._bits[ai],
-                              self._bits[oi], self.accel, self.batch, self.level, self.objective)
+            cost = layer_cost(LayerQuery(self.workload.layers[layer_pos], self._bits[wi],
+                                         self._bits[ai], self._bits[oi], self.accel, self.batch,
+                                         self.objective), self.level)
             if self.has_energy is None:
                 self.has_energy = cost.energy is not None
             for metric in LAYER_METRICS:
@@ -133,7 +135,7 @@ class AcceleratorCosts:
     """
 
     def __init__(self, workload: Workload, space: AcceleratorSpace, level: str,
-                 objective: str = "energy") -> None:
+                 objective: str = "latency") -> None:
         self.workload, self.space, self.level, self.objective = workload, space, level, objective
         self._designs: dict[tuple[int, ...], tuple[Accelerator, int]] = {}
 
@@ -162,8 +164,8 @@ class AcceleratorCosts:
             for i, layer in enumerate(layers):
                 out_bits = int(a[i + 1]) if i + 1 < len(layers) else accel.word_bits
                 try:
-                    cost = layer_cost(layer, int(w[i]), int(a[i]), out_bits, accel, batch,
-                                      self.level, self.objective)
+                    cost = layer_cost(LayerQuery(layer, int(w[i]), int(a[i]), out_bits, accel,
+                                                 batch, self.objective), self.level)
                 except MappingError:
                     unmapped[j] += 1
                     row.append(missing)

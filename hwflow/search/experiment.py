@@ -21,7 +21,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from hwflow.catalog import load_workload, model_entry
 from hwflow.config import Strict, read_yaml, validate
 from hwflow.errors import HwflowError
-from hwflow.hw.levels import LEVELS, Level, Objective
+from hwflow.hw.levels import DEFAULT_OBJECTIVE, LEVELS, Level, Objective
 from hwflow.hw.spec import Accelerator, Dataflow, EngineKind
 from hwflow.metrics import HARDWARE_METRICS, METRICS, UNAVAILABLE
 from hwflow.search.objectives import Constraint
@@ -175,7 +175,7 @@ class ExperimentConfig(Strict):
     batch: int = Field(1, ge=1)
     accelerator_genes: AcceleratorGenesConfig | None = None
     level: Level = "fine"
-    mapper_objective: Objective = "energy"
+    mapper_objective: Objective = DEFAULT_OBJECTIVE
     algorithm: AlgorithmName = "nsga2"
     preset: Literal[tuple(PRESETS)] = "quick"  # type: ignore[valid-type]
     population: int | None = Field(None, ge=2)

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hwflow.dispatch.protocol import AccuracyDispatch
-from hwflow.hw.mid import MappingError
+from hwflow.hw.tiling import MappingError
 from hwflow.runs import reports
 from hwflow.runs.front import violation
 from hwflow.runs.store import STORE_NAME, FlowStep, RunError, RunLock, RunStore, run_store_path

@@ -147,7 +147,7 @@ class EvaluatePoint(Strict):
     dram_bandwidth: float | None = Field(None, gt=0, description="override, bytes per cycle")
     level: Literal[LEVELS] = "fine"  # type: ignore[valid-type]
     batch: int = Field(1, ge=1)
-    objective: Literal[OBJECTIVES] = "energy"  # type: ignore[valid-type]
+    objective: Literal[OBJECTIVES] = "latency"  # type: ignore[valid-type]
     keep_ends: bool = True
     end_bits: int = Field(16, ge=1, le=32)
     bits: int | list[int] | None = None  # W or [W, A]; 16 when no strategy is given

@@ -20,7 +20,7 @@ import yaml
 from hwflow.catalog import load_workload, model_entry
 from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.hw.levels import estimate
-from hwflow.hw.mid import MappingError
+from hwflow.hw.tiling import MappingError
 from hwflow.runs import reports
 from hwflow.runs.store import STORE_NAME, RunStore
 from hwflow.search.driver import Progress, first_difference, run_search

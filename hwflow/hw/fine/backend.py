@@ -11,34 +11,17 @@ before an edit is never loaded: the JIT takes over until ``build_aot`` runs agai
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import logging
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-# every file whose code or constants the kernel compiles in
-SOURCES: tuple[str, ...] = ("kernel.py", "mapspace.py", "layout.py")
+from hwflow.hw.fine.sources import aot_module_name, sources_digest
 
 SearchFn = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 log = logging.getLogger(__name__)
-
-
-def sources_digest(folder: Path = HERE) -> str:
-    """SHA-256 of the kernel's sources (names and bytes) in ``folder``."""
-    digest = hashlib.sha256()
-    for name in SOURCES:
-        digest.update(name.encode() + b"\0")
-        digest.update((folder / name).read_bytes())
-    return digest.hexdigest()
-
-
-def aot_module_name(digest: str) -> str:
-    return f"_kernel_aot_{digest[:16]}"
 
 
 def load_aot(digest: str) -> SearchFn | None:

@@ -4,7 +4,7 @@
 
 Compiles ``kernel.search`` itself (its Python function, not a copy) with ``numba.pycc``
 for a generic CPU of this architecture, into ``_kernel_aot_<digest>``, where the digest
-is ``backend.sources_digest()``; ``backend`` loads it only while the sources still match.
+is ``sources.sources_digest()``; ``backend`` loads it only while the sources still match.
 Does nothing when the module for the current sources exists (unless ``--force``); removes
 modules of older sources. On failure it prints one warning line and exits 1, and hwflow
 keeps using the JIT kernel (``scripts/setup.sh`` goes on). Takes ~20 s here.
@@ -22,7 +22,7 @@ import time
 import warnings
 from pathlib import Path
 
-from hwflow.hw.fine import backend
+from hwflow.hw.fine import backend, sources
 
 # kernel.search's arguments and result (kernel and layout module docs)
 SIGNATURE = ("Tuple((i8[:], f8[:], i8[:]))"
@@ -31,7 +31,7 @@ SIGNATURE = ("Tuple((i8[:], f8[:], i8[:]))"
 
 def build(force: bool = False) -> Path:
     """Build (or find) the module for the current sources; returns its path."""
-    if not force and (path := _loaded_from(backend.sources_digest())) is not None:
+    if not force and (path := _loaded_from(sources.sources_digest())) is not None:
         return path
     with warnings.catch_warnings():
         # pycc is deprecated upstream; should a Numba release drop it, this build fails
@@ -40,18 +40,18 @@ def build(force: bool = False) -> Path:
         from numba.pycc import CC
     from hwflow.hw.fine import kernel
 
-    name = backend.aot_module_name(kernel.SOURCES_DIGEST)  # the sources actually compiled
+    name = sources.aot_module_name(kernel.SOURCES_DIGEST)  # the sources actually compiled
     with tempfile.TemporaryDirectory() as tmp:
         cc = CC(name)
         cc.output_dir = tmp
         cc.export("search", SIGNATURE)(kernel.search.py_func)
         cc.compile()
         (built,) = Path(tmp).glob(f"{name}.*")
-        target = backend.HERE / built.name
+        target = sources.HERE / built.name
         partial = target.with_name(target.name + ".part")
         shutil.copy2(built, partial)
         os.replace(partial, target)  # atomic: a concurrent import sees all or nothing
-    for old in backend.HERE.glob("_kernel_aot_*"):
+    for old in sources.HERE.glob("_kernel_aot_*"):
         if old != target:
             old.unlink(missing_ok=True)
     importlib.invalidate_caches()
@@ -64,7 +64,7 @@ def _loaded_from(digest: str) -> Path | None:
     """The file of the AOT module for ``digest`` if it imports, else None."""
     if backend.load_aot(digest) is None:
         return None
-    return Path(sys.modules[f"{backend.__package__}.{backend.aot_module_name(digest)}"].__file__)
+    return Path(sys.modules[f"{backend.__package__}.{sources.aot_module_name(digest)}"].__file__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: could not build the ahead-of-time Fine kernel ({type(exc).__name__}: "
               f"{exc}); hwflow will use the Numba JIT kernel", file=sys.stderr)
         return 1
-    print(f"Fine kernel: {path.relative_to(backend.HERE.parents[2])} "
+    print(f"Fine kernel: {path.relative_to(sources.HERE.parents[2])} "
           f"({time.perf_counter() - start:.1f} s)")
     return 0
 

@@ -12,17 +12,11 @@ enumerating them:
 Candidates are compared on (objective, tie-break) and then on their enumeration key, so
 kernel and reference pick the same mapping.
 
-Layout of the argument arrays (built by ``mapper``):
-- lay: N, G, K, C, P, Q, R, S, stride, dilation (per-group K and C)
-- cand_*: DRAM tile candidates per dimension (``mapspace.tile_candidates``)
-- reps: the three canonical DRAM orders as dimension indices (``mid.CANDIDATE_ORDERS``)
-- hw: rows, cols, word, b_max, engine, lanes, dataflow, objective, w_bits, a_bits,
-  out_bits, buffer bits, then the RF layout: ``mapspace.rf_packing`` (6 ints), filter,
-  fmap and psum words, shared (0/1)
-- cost: DRAM read/write, buffer read/write, array, RF read/write, DRAM bytes/cycle
-  (0: unlimited), MAC energy (Frac.OPs × mac_cost), MACs
-
-and of the three it returns, (best_i, best_f, stats): ``layout``.
+Arguments (built by ``mapper``): lay, hw and cost with the named indices of ``layout``
+(LAY_*, HW_*, C_*); cand_*: DRAM tile candidates per dimension
+(``mapspace.tile_candidates``); reps: the three canonical DRAM orders as dimension
+indices (``tiling.CANDIDATE_ORDERS``). What it returns, (best_i, best_f, stats):
+``layout`` too.
 """
 
 from __future__ import annotations
@@ -31,16 +25,54 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
-from hwflow.hw.fine import backend, mapspace
-from hwflow.hw.fine.layout import (BF_ARRAY, BF_ARRAY_WORDS, BF_BUF_READS, BF_BUF_WRITES,
-                                   BF_COMPUTE, BF_DRAM, BF_DRAM_CYCLES, BF_DRAM_READ,
-                                   BF_DRAM_WRITE, BF_ENERGY, BF_LATENCY, BF_MAC, BF_RF,
-                                   BF_RF_ACCESSES, BF_SIZE, BF_SRAM, BI_DRAM, BI_FOUND, BI_GLB,
-                                   BI_LANE_LOOP, BI_LANES, BI_RF, BI_SIZE, BI_VARIANT,
-                                   ST_EVALUATED, ST_INNER, ST_MAPSPACE, ST_SIZE, ST_TILES)
-from hwflow.hw.fine.mapspace import (ceil_div, dram_classes_active, lane_at, lane_count,
-                                     pass_shape, rf_fits, spatial_count, touched,
-                                     words_per_elem)
+from hwflow.hw.fine import layout as L, mapspace
+from hwflow.hw.fine.layout import (
+    BF_ARRAY,
+    BF_ARRAY_WORDS,
+    BF_BUF_READS,
+    BF_BUF_WRITES,
+    BF_COMPUTE,
+    BF_DRAM,
+    BF_DRAM_CYCLES,
+    BF_DRAM_READ,
+    BF_DRAM_WRITE,
+    BF_ENERGY,
+    BF_LATENCY,
+    BF_MAC,
+    BF_RF,
+    BF_RF_ACCESSES,
+    BF_SIZE,
+    BF_SRAM,
+    BI_DRAM,
+    BI_FOUND,
+    BI_GLB,
+    BI_LANE_LOOP,
+    BI_LANES,
+    BI_RF,
+    BI_SIZE,
+    BI_VARIANT,
+    ST_EVALUATED,
+    ST_INNER,
+    ST_MAPSPACE,
+    ST_SIZE,
+    ST_TILES,
+)
+from hwflow.hw.fine.mapspace import (
+    ceil_div,
+    dram_classes_active,
+    holds,
+    lane_at,
+    lane_count,
+    pass_shape,
+    psum_exits,
+    rf_fits,
+    rf_rates,
+    spatial_count,
+    touched,
+    words_per_elem,
+)
+from hwflow.hw.fine.sources import sources_digest
+from hwflow.hw.tiling import divisor_capacity, divisors_into
 
 for _helper in mapspace.KERNEL_HELPERS:  # compiled inline wherever the kernel calls them
     register_jitable(_helper)
@@ -48,9 +80,9 @@ for _helper in mapspace.KERNEL_HELPERS:  # compiled inline wherever the kernel c
 # Numba keys its on-disk cache on this file only, not on the mapspace helpers and layout
 # constants it compiles in; ``search`` closes over the digest of all of them so that
 # editing any one recompiles it.
-SOURCES_DIGEST = backend.sources_digest()
+SOURCES_DIGEST = sources_digest()
 
-# relevance of n, g, k, c, p, q to weights, inputs, outputs (mid.RELEVANT)
+# relevance of n, g, k, c, p, q to weights, inputs, outputs (tiling.RELEVANT)
 _RELEVANT = np.array([[0, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 1], [1, 1, 1, 0, 1, 1]],
                      dtype=np.int64)
 
@@ -75,9 +107,9 @@ def _packed(count, bits, word):
 def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, counts):
     """Mid's ``traffic_bits`` for one tile (n, g, k, c, p, q) and one DRAM order
     (dimension indices, outermost first): (read bits, write bits, output refetch); fills
-    ``counts`` with the tiles of weights, inputs and outputs moved (``mid.fetch_counts``)."""
+    ``counts`` with the tiles of weights, inputs and outputs moved (``tiling.fetch_counts``)."""
     trips = np.empty(6, dtype=np.int64)
-    for d in range(6):
+    for d in range(6):  # lay starts with N, G, K, C, P, Q: the DIMS order of a tile
         trips[d] = -(-lay[d] // tile[d])
     for op in range(3):
         counts[op] = 1
@@ -89,9 +121,9 @@ def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, co
             if _RELEVANT[op, d] == 1 and trips[d] > 1:
                 counts[op] = cum
     n, g, k, c, p, q = tile[0], tile[1], tile[2], tile[3], tile[4], tile[5]
-    w_el = g * k * c * lay[6] * lay[7]
-    i_el = (n * g * c * _touched_int(p, lay[6], lay[8], lay[9])
-            * _touched_int(q, lay[7], lay[8], lay[9]))
+    r, s, stride, dil = lay[L.LAY_R], lay[L.LAY_S], lay[L.LAY_STRIDE], lay[L.LAY_DILATION]
+    w_el = g * k * c * r * s
+    i_el = n * g * c * _touched_int(p, r, stride, dil) * _touched_int(q, s, stride, dil)
     o_el = n * g * k * p * q
     out_tiles = trips[0] * trips[1] * trips[2] * trips[4] * trips[5]
     refetch = counts[2] // out_tiles
@@ -102,30 +134,29 @@ def dram_traffic(lay, tile, order, w_bits, a_bits, out_bits, psum_bits, word, co
     return reads * word, writes * word, refetch
 
 
-@njit(cache=True)
-def _divisors_into(n, out):
-    count = 0
-    for d in range(1, n + 1):
-        if n % d == 0:
-            out[count] = d
-            count += 1
-    return count
-
-
 def _build_search(digest: str):
     @njit(cache=True)
     def search(lay, cand_n, cand_g, cand_k, cand_c, cand_p, cand_q, reps, hw, cost):
         """Best mapping of one layer; returns (best_i, best_f, stats), see ``layout``."""
         if len(digest) == 0:  # never true: makes ``digest`` part of the cache key
             raise ValueError("no sources digest")
-        big_n, big_g, big_k, big_c, big_p, big_q = lay[0], lay[1], lay[2], lay[3], lay[4], lay[5]
-        r, s, stride, dil = lay[6], lay[7], lay[8], lay[9]
-        rows, cols, word, b_max, engine, lanes = hw[0], hw[1], hw[2], hw[3], hw[4], hw[5]
-        df, obj, w_bits, a_bits, out_bits, buffer_bits = hw[6], hw[7], hw[8], hw[9], hw[10], hw[11]
-        per_f, each_f, per_i, each_i, per_p, each_p = hw[12], hw[13], hw[14], hw[15], hw[16], hw[17]
-        words_f, words_i, words_p, shared = hw[18], hw[19], hw[20], hw[21] == 1
-        dram_r, dram_w, buf_r, buf_w, arr_cost = cost[0], cost[1], cost[2], cost[3], cost[4]
-        rf_r, rf_w, bandwidth, e_mac, macs = cost[5], cost[6], cost[7], cost[8], cost[9]
+        big_n, big_g, big_k = lay[L.LAY_N], lay[L.LAY_G], lay[L.LAY_K]
+        big_c, big_p, big_q = lay[L.LAY_C], lay[L.LAY_P], lay[L.LAY_Q]
+        r, s, stride, dil = lay[L.LAY_R], lay[L.LAY_S], lay[L.LAY_STRIDE], lay[L.LAY_DILATION]
+        rows, cols, word, b_max = hw[L.HW_ROWS], hw[L.HW_COLS], hw[L.HW_WORD], hw[L.HW_B_MAX]
+        engine, lanes = hw[L.HW_ENGINE], hw[L.HW_LANES]
+        df, obj = hw[L.HW_DATAFLOW], hw[L.HW_OBJECTIVE]
+        w_bits, a_bits, out_bits = hw[L.HW_W_BITS], hw[L.HW_A_BITS], hw[L.HW_OUT_BITS]
+        buffer_bits = hw[L.HW_BUFFER_BITS]
+        pk = L.HW_RF_PACKING
+        per_f, each_f, per_i, each_i, per_p, each_p = (hw[pk], hw[pk + 1], hw[pk + 2],
+                                                       hw[pk + 3], hw[pk + 4], hw[pk + 5])
+        words_f, words_i, words_p = hw[L.HW_FILTER_WORDS], hw[L.HW_FMAP_WORDS], hw[L.HW_PSUM_WORDS]
+        shared, cuts = hw[L.HW_SHARED] == 1, hw[L.HW_RS_CUTS] == 1
+        dram_r, dram_w = cost[L.C_DRAM_READ], cost[L.C_DRAM_WRITE]
+        buf_r, buf_w, arr_cost = cost[L.C_BUF_READ], cost[L.C_BUF_WRITE], cost[L.C_ARRAY]
+        rf_r, rf_w, bandwidth = cost[L.C_RF_READ], cost[L.C_RF_WRITE], cost[L.C_BANDWIDTH]
+        e_mac, macs = cost[L.C_MAC_ENERGY], cost[L.C_MACS]
 
         vectorized = engine == 0
         u_max = max(1, b_max // max(w_bits, a_bits)) if vectorized else lanes
@@ -137,6 +168,7 @@ def _build_search(digest: str):
         pack_w = float(max(1, word // w_bits))
         pack_a = float(max(1, word // a_bits))
         outs = float(big_n * big_g * big_k * big_p * big_q)
+        hold_w, hold_i, hold_o = holds(df)
 
         best_i = np.zeros(BI_SIZE, dtype=np.int64)
         best_f = np.zeros(BF_SIZE, dtype=np.float64)
@@ -150,10 +182,11 @@ def _build_search(digest: str):
         d_reads = np.zeros(3, dtype=np.int64)
         d_writes = np.zeros(3, dtype=np.int64)
         d_count = np.zeros((3, 3), dtype=np.int64)  # per class: weight, input tiles, refetch
-        max_l = max(big_c, big_k, big_n * big_p * big_q) + 1
-        div_i = np.empty(max_l, dtype=np.int64)
-        div_o = np.empty(max_l, dtype=np.int64)
-        div_b = np.empty(max_l, dtype=np.int64)
+        # room for the divisors of any pass-loop trip count
+        cap = divisor_capacity(max(big_c, big_k, big_n * big_p * big_q))
+        div_i = np.empty(cap, dtype=np.int64)
+        div_o = np.empty(cap, dtype=np.int64)
+        div_b = np.empty(cap, dtype=np.int64)
         extents = np.empty(3, dtype=np.int64)
         spatial = np.empty(3, dtype=np.int64)
         lane_v = np.empty(3 * u_max + 1, dtype=np.int64)
@@ -175,7 +208,7 @@ def _build_search(digest: str):
             jn = rest // sizes[1]
             n, g, k, c = cand_n[jn], cand_g[jg], cand_k[jk], cand_c[jc]
             p, q = cand_p[jp], cand_q[jq]
-            # buffer capacity: mid.footprint_bits
+            # buffer capacity: tiling.footprint_bits
             w_el = g * k * c * r * s
             i_el = n * g * c * _touched_int(p, r, stride, dil) * _touched_int(q, s, stride, dil)
             o_el = n * g * k * p * q
@@ -205,39 +238,41 @@ def _build_search(digest: str):
                     t_dram[d] = float(np.ceil((rb + wb) / 8 / bandwidth)) if bandwidth > 0 else 0.0
             pa = big_p / tr_p
             qa = big_q / tr_q
-            for variant in range(spatial_count(df, r, p, rows, cols)):
+            for variant in range(spatial_count(df, r, p, rows, cols, cuts)):
                 (x_i, x_o, x_b, time, fold_h, fold_a, fold_b, unit_f, unit_i,
-                 unit_o) = pass_shape(df, variant, n, k, c, p, q, r, s, rows, cols)
-                # once-through amounts, as reference._amounts
+                 unit_o) = pass_shape(df, variant, n, k, c, p, q, r, s, rows, cols, cuts)
+                exits = psum_exits(df, fold_h, r, s)
+                # once-through amounts, as reference._amounts; array words count every
+                # PE a word reaches (nn_dataflow's ITCN), multicast included
                 wg = float(c * k * r * s)
                 if df == 0:
                     ea = pa / fold_a
                     rows_f = touched(ea, r, stride, dil)
                     cols_f = touched(qa, s, stride, dil)
                     ig = float(c * n * fold_a) * rows_f * cols_f * fold_h
-                    wa = wg * ea
-                    ia = float(c * n * fold_a * r) * ea * cols_f
+                    wa = wg * pa / fold_b  # a filter row to every PE of its pieces in a pass
+                    ia = float(c * n * fold_a * r * x_o) * ea * cols_f
                     hops = r
                 elif df == 1:
-                    rows_f = touched(pa, r, stride, dil)
-                    cols_f = touched(qa, s, stride, dil)
-                    ig = float(c * n) * rows_f * cols_f
+                    ig = float(c * n * r * s) * pa * qa
+                    ia = ig * x_o
                     wa = wg
-                    ia = float(c * n * r) * pa * cols_f
                     hops = x_i
                 else:
                     pe = pa / fold_a
                     qe = qa / fold_b
                     ig = (float(c * n * fold_a * fold_b) * touched(pe, r, stride, dil)
                           * touched(qe, s, stride, dil))
-                    wa = wg
-                    ia = float(c * n * r * s) * pa * qa
+                    wa = wg * pe * qe
+                    ia = float(c * n * r * s * x_o) * pa * qa
                     hops = 1
                 extents[0], extents[1], extents[2] = c, k, x_b
                 spatial[0], spatial[1], spatial[2] = x_i, x_o, 1
-                n_lanes = 1  # lane options in enumeration order: none, then per pass loop
+                # lane options in enumeration order: none, then over o, then over b (each
+                # lane computes its own outputs)
+                n_lanes = 1
                 lane_v[0], lane_u[0] = -1, 1
-                for v in range(3):
+                for v in range(1, 3):
                     for j in range(lane_count(extents[v], spatial[v], u_max)):
                         lane_v[n_lanes] = v
                         lane_u[n_lanes] = lane_at(extents[v], spatial[v], u_max, j)
@@ -253,24 +288,17 @@ def _build_search(digest: str):
                     if not rf_fits(nf, ni, no, per_f, each_f, per_i, each_i, per_p, each_p,
                                    words_f, words_i, words_p, shared):
                         continue
-                    # RF accesses per MAC, as reference._rf_rates
-                    if v < 0:
-                        rw, ri, ro = 1.0, 1.0, 1.0
-                    else:
-                        l_v = l_i if v == 0 else (l_o if v == 1 else l_b)
+                    # RF accesses per MAC: lanes busy on average on the lane loop
+                    ueff = 1.0
+                    if v > 0:
+                        l_v = l_o if v == 1 else l_b
                         ueff = min(max(extents[v] / float(spatial[v] * l_v), 1.0), float(u))
-                        if vectorized:
-                            rw = 1.0 / ueff
-                            ri = 1.0 / ueff
-                        else:
-                            rw = 1.0 / ueff if v == 2 else 1.0 / min(ueff, pack_w)
-                            ri = 1.0 / ueff if v == 1 else 1.0 / min(ueff, pack_a)
-                        ro = 1.0 / ueff if v == 0 else 1.0
+                    rw, ri, ro = rf_rates(df, vectorized, v, ueff, pack_w, pack_a)
                     e_rf = macs * (rw * rf_r + ri * rf_r + ro * (rf_r + rf_w))
                     compute = float(tiles * (l_i * l_o * l_b) * (time * cyc))
-                    nd_i = _divisors_into(l_i, div_i)
-                    nd_o = _divisors_into(l_o, div_o)
-                    nd_b = _divisors_into(l_b, div_b)
+                    nd_i = divisors_into(l_i, div_i)
+                    nd_o = divisors_into(l_o, div_o)
+                    nd_b = divisors_into(l_b, div_b)
                     for ji in range(nd_i):
                         i2 = div_i[ji]
                         # needs grow with every factor: stop at the first misfit
@@ -296,18 +324,22 @@ def _build_search(digest: str):
                                 t1b = l_b // b2
                                 trivial = t1i == 1 and t1o == 1 and t1b == 1
                                 # as reference._inner_part: RF-resident operands
-                                keep_w = g == 1 and fold_h == 1 and t1i == 1 and t1o == 1
-                                keep_i = g == 1 and fold_h == 1 and t1i == 1 and t1b == 1
-                                keep_o = g == 1 and t1o == 1 and t1b == 1
+                                keep_w = (hold_w and g == 1 and fold_h == 1 and t1i == 1
+                                          and t1o == 1)
+                                keep_i = (hold_i and g == 1 and fold_h == 1 and t1i == 1
+                                          and t1b == 1)
+                                keep_o = hold_o and g == 1 and t1o == 1 and t1b == 1
                                 for z in range(-1, 3):  # innermost multi-trip buffer loop
                                     if trivial != (z < 0):
                                         continue
                                     if (z == 0 and t1i == 1) or (z == 1 and t1o == 1) or (
                                             z == 2 and t1b == 1):
                                         continue
-                                    fw = 1 if z == 2 else t1b
-                                    fi = 1 if z == 1 else t1o
-                                    fo = 1 if z == 0 else t1i
+                                    # refetch rule over the buffer loops; an operand
+                                    # the dataflow does not hold moves every pass
+                                    fw = (1 if z == 2 else t1b) if hold_w else l_b
+                                    fi = (1 if z == 1 else t1o) if hold_i else l_o
+                                    fo = (1 if z == 0 else t1i) if hold_o else l_i
                                     for d in range(3):
                                         if not active[d]:
                                             continue
@@ -315,7 +347,7 @@ def _build_search(digest: str):
                                         # as reference._onchip and _totals
                                         m_w = d_count[d, 0] if keep_w else tiles * fw
                                         m_i = d_count[d, 1] if keep_i else tiles * fi
-                                        passes = fold_h * (d_count[d, 2] if keep_o else tr_c * fo)
+                                        passes = exits * (d_count[d, 2] if keep_o else tr_c * fo)
                                         glb_r = (wg * m_w * wpe_w + ig * m_i * wpe_a
                                                  + (passes - 1) * outs * ps)
                                         glb_w = outs * (wpe_out + (passes - 1) * ps)

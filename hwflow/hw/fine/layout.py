@@ -1,6 +1,20 @@
-"""Index layout of what the Fine kernel returns, (best_i, best_f, stats): shared by the
-kernel that fills the arrays and the mapper that reads them. Free of Numba so that a
-process running the ahead-of-time kernel never imports it."""
+"""Index layout of the Fine kernel's argument arrays (lay, hw, cost) and of what it
+returns (best_i, best_f, stats): shared by the mapper that packs and reads them and the
+kernel. Free of Numba so that a process running the ahead-of-time kernel never imports
+it."""
+
+# lay (int64): the layer, channels per group
+(LAY_N, LAY_G, LAY_K, LAY_C, LAY_P, LAY_Q, LAY_R, LAY_S, LAY_STRIDE, LAY_DILATION,
+ LAY_SIZE) = range(11)
+# hw (int64): array, engine, codes (mapspace.*_CODES), bitwidths, buffer bits, the RF
+# packing (mapspace.rf_packing: 6 ints from HW_RF_PACKING), RF words, shared RF, RS cuts
+(HW_ROWS, HW_COLS, HW_WORD, HW_B_MAX, HW_ENGINE, HW_LANES, HW_DATAFLOW, HW_OBJECTIVE,
+ HW_W_BITS, HW_A_BITS, HW_OUT_BITS, HW_BUFFER_BITS, HW_RF_PACKING) = range(13)
+HW_FILTER_WORDS, HW_FMAP_WORDS, HW_PSUM_WORDS, HW_SHARED, HW_RS_CUTS, HW_SIZE = range(18, 24)
+# cost (float64): energy per word access, DRAM bytes per cycle (0: unlimited), MAC energy
+# of the layer (Frac.OPs × mac_cost), MACs
+(C_DRAM_READ, C_DRAM_WRITE, C_BUF_READ, C_BUF_WRITE, C_ARRAY, C_RF_READ, C_RF_WRITE,
+ C_BANDWIDTH, C_MAC_ENERGY, C_MACS, C_SIZE) = range(11)
 
 # best_i (int64): tile candidate index per dimension n, g, k, c, p, q; DRAM class; spatial
 # variant; lane loop and lanes; RF factors i2, o2, b2; innermost buffer loop; found (0/1)

@@ -14,51 +14,75 @@ import numpy as np
 from hwflow.hw.coarse import ideal_cycles
 from hwflow.hw.engines import frac_ops
 from hwflow.hw.fine import backend, layout as L
-from hwflow.hw.fine.mapspace import (DATAFLOW_CODES, DRAM_CLASSES, ENGINE_CODES,
-                                     OBJECTIVE_CODES, PASS_LOOPS, FineMapping, pass_shape,
-                                     rf_fits, rf_packing, tile_candidates)
-from hwflow.hw.mid import CANDIDATE_ORDERS, DIMS, MappingError, dims_of, footprint_bits, trips_of
+from hwflow.hw.fine.mapspace import (
+    DATAFLOW_CODES,
+    DRAM_CLASSES,
+    ENGINE_CODES,
+    OBJECTIVE_CODES,
+    PASS_LOOPS,
+    FineMapping,
+    pass_shape,
+    rf_fits,
+    rf_packing,
+    tile_candidates,
+)
+from hwflow.hw.query import LayerQuery
 from hwflow.hw.report import LayerCost
 from hwflow.hw.spec import Accelerator
+from hwflow.hw.tiling import CANDIDATE_ORDERS, DIMS, MappingError, dims_of, footprint_bits, trips_of
 from hwflow.workload import Layer
 
 _REPS = np.array([[DIMS.index(d) for d in order] for order in CANDIDATE_ORDERS], dtype=np.int64)
 
 
-def kernel_args(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
-                batch: int, objective: str) -> tuple[dict[str, list[int]], tuple]:
+def kernel_args(query: LayerQuery) -> tuple[dict[str, list[int]], tuple]:
     """The DRAM tile candidates and the argument arrays of ``kernel.search``."""
+    layer, w_bits, a_bits, out_bits = query.layer, query.w_bits, query.a_bits, query.out_bits
+    accel, batch, objective = query.accelerator, query.batch, query.objective
     cands = tile_candidates(layer, batch, accel.dataflow, accel.rows, accel.cols)
     engine = ENGINE_CODES[accel.engine.kind]
     word, b_max = accel.word_bits, accel.engine.b_max
-    lay = np.array([batch, layer.groups, layer.c_o_per_group, layer.c_i_per_group, layer.h_o,
-                    layer.w_o, layer.k_h, layer.k_w, layer.stride, layer.dilation], dtype=np.int64)
-    hw = np.array([accel.rows, accel.cols, word, b_max, engine, accel.engine.lanes,
-                   DATAFLOW_CODES[accel.dataflow], OBJECTIVE_CODES[objective], w_bits, a_bits,
-                   out_bits, (accel.buffer.size_bytes or 0) * 8,
-                   *rf_packing(engine, w_bits, a_bits, b_max, word), *_rf_words(accel)],
-                  dtype=np.int64)
+    lay = np.empty(L.LAY_SIZE, dtype=np.int64)
+    lay[L.LAY_N], lay[L.LAY_G], lay[L.LAY_K], lay[L.LAY_C] = (
+        batch, layer.groups, layer.c_o_per_group, layer.c_i_per_group)
+    lay[L.LAY_P], lay[L.LAY_Q], lay[L.LAY_R], lay[L.LAY_S] = (
+        layer.h_o, layer.w_o, layer.k_h, layer.k_w)
+    lay[L.LAY_STRIDE], lay[L.LAY_DILATION] = layer.stride, layer.dilation
+    hw = np.empty(L.HW_SIZE, dtype=np.int64)
+    hw[L.HW_ROWS], hw[L.HW_COLS], hw[L.HW_WORD], hw[L.HW_B_MAX] = (
+        accel.rows, accel.cols, word, b_max)
+    hw[L.HW_ENGINE], hw[L.HW_LANES] = engine, accel.engine.lanes
+    hw[L.HW_DATAFLOW] = DATAFLOW_CODES[accel.dataflow]
+    hw[L.HW_OBJECTIVE] = OBJECTIVE_CODES[objective]
+    hw[L.HW_W_BITS], hw[L.HW_A_BITS], hw[L.HW_OUT_BITS] = w_bits, a_bits, out_bits
+    hw[L.HW_BUFFER_BITS] = (accel.buffer.size_bytes or 0) * 8
+    hw[L.HW_RF_PACKING:L.HW_RF_PACKING + 6] = rf_packing(engine, w_bits, a_bits, b_max, word)
+    (hw[L.HW_FILTER_WORDS], hw[L.HW_FMAP_WORDS], hw[L.HW_PSUM_WORDS],
+     hw[L.HW_SHARED]) = _rf_words(accel)
+    hw[L.HW_RS_CUTS] = int(accel.rs_cuts)
     macs = layer.macs * batch
-    cost = np.array([accel.dram.read_cost, accel.dram.write_cost, accel.buffer.read_cost,
-                     accel.buffer.write_cost, accel.array_cost, accel.rf.read_cost,
-                     accel.rf.write_cost, accel.dram.bandwidth or 0.0,
-                     frac_ops(macs, accel.engine, w_bits, a_bits) * accel.mac_cost, float(macs)],
-                    dtype=np.float64)
+    cost = np.empty(L.C_SIZE, dtype=np.float64)
+    cost[L.C_DRAM_READ], cost[L.C_DRAM_WRITE] = accel.dram.read_cost, accel.dram.write_cost
+    cost[L.C_BUF_READ], cost[L.C_BUF_WRITE] = accel.buffer.read_cost, accel.buffer.write_cost
+    cost[L.C_ARRAY] = accel.array_cost
+    cost[L.C_RF_READ], cost[L.C_RF_WRITE] = accel.rf.read_cost, accel.rf.write_cost
+    cost[L.C_BANDWIDTH] = accel.dram.bandwidth or 0.0
+    cost[L.C_MAC_ENERGY] = frac_ops(macs, accel.engine, w_bits, a_bits) * accel.mac_cost
+    cost[L.C_MACS] = float(macs)
     arrays = tuple(np.array(cands[d], dtype=np.int64) for d in DIMS)
     return cands, (lay, *arrays, _REPS, hw, cost)
 
 
-def search_layer(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
-                 batch: int, objective: str, search: backend.SearchFn | None = None
+def search_layer(query: LayerQuery, search: backend.SearchFn | None = None
                  ) -> tuple[FineMapping | None, np.ndarray, np.ndarray]:
     """Run the kernel (``search``, by default the process's ``backend.current``): (best
     mapping or None, best_f, stats); see ``layout``."""
-    cands, args = kernel_args(layer, w_bits, a_bits, out_bits, accel, batch, objective)
+    cands, args = kernel_args(query)
     best_i, best_f, stats = (search or backend.current()[1])(*args)
     if not best_i[L.BI_FOUND]:
         return None, best_f, stats
     mapping = FineMapping(
-        dataflow=accel.dataflow,
+        dataflow=query.accelerator.dataflow,
         tile=tuple(int(cands[d][best_i[L.BI_TILE + j]]) for j, d in enumerate(DIMS)),
         dram_class=int(best_i[L.BI_DRAM]), variant=int(best_i[L.BI_VARIANT]),
         lane_loop=int(best_i[L.BI_LANE_LOOP]), lanes=int(best_i[L.BI_LANES]),
@@ -79,10 +103,12 @@ def describe(layer: Layer, batch: int, accel: Accelerator, m: FineMapping) -> st
     order = CANDIDATE_ORDERS[m.dram_class]
     dram = " ".join(f"{d}{trips[d]}" for d in order if trips[d] > 1) or "-"
     shape = pass_shape(DATAFLOW_CODES[m.dataflow], m.variant, tile["n"], tile["k"], tile["c"],
-                       tile["p"], tile["q"], layer.k_h, layer.k_w, accel.rows, accel.cols)
+                       tile["p"], tile["q"], layer.k_h, layer.k_w, accel.rows, accel.cols,
+                       accel.rs_cuts)
     x_i, x_o, x_b, _, fold_h, fold_a, fold_b = shape[:7]
     if m.dataflow == "rs":
-        spatial = f"RS {layer.k_h}x{-(-tile['p'] // fold_a)} PE set, fold h{fold_h} w{fold_a}"
+        spatial = (f"RS {layer.k_h}x{-(-tile['p'] // fold_a)} PE set, fold h{fold_h}, "
+                   f"{fold_a} row pieces, {x_b // tile['n']} in time")
     elif m.dataflow == "ws":
         spatial = f"WS C_i x C_o on {'rows x cols' if m.variant == 0 else 'cols x rows'}"
     else:
@@ -118,7 +144,7 @@ def _no_mapping_error(layer: Layer, w_bits: int, a_bits: int, accel: Accelerator
     layout = rf_packing(ENGINE_CODES[accel.engine.kind], w_bits, a_bits, accel.engine.b_max,
                         accel.word_bits)
     units = pass_shape(DATAFLOW_CODES[accel.dataflow], 0, 1, 1, 1, 1, 1, layer.k_h, layer.k_w,
-                       accel.rows, accel.cols)[7:]
+                       accel.rows, accel.cols, accel.rs_cuts)[7:]
     if rf.shared:
         total = rf.filter_words + rf.fmap_words + rf.psum_words
         return MappingError(
@@ -135,9 +161,10 @@ def _no_mapping_error(layer: Layer, w_bits: int, a_bits: int, accel: Accelerator
     return MappingError(f"layer {layer.name}: no {df} mapping fits {accel.name}")
 
 
-def fine_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
-                    batch: int = 1, objective: str = "energy") -> LayerCost:
-    mapping, f, stats = search_layer(layer, w_bits, a_bits, out_bits, accel, batch, objective)
+def fine_layer_cost(query: LayerQuery) -> LayerCost:
+    mapping, f, stats = search_layer(query)
+    layer, w_bits, a_bits = query.layer, query.w_bits, query.a_bits
+    accel, batch = query.accelerator, query.batch
     if mapping is None:
         raise _no_mapping_error(layer, w_bits, a_bits, accel, batch, stats)
     macs = layer.macs * batch
@@ -155,6 +182,8 @@ def fine_layer_cost(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel
             "mapspace": int(stats[L.ST_MAPSPACE]), "evaluated": int(stats[L.ST_EVALUATED]),
             "utilization": ideal / f[L.BF_COMPUTE] if f[L.BF_COMPUTE] else 1.0,
             "bound": "memory" if f[L.BF_DRAM_CYCLES] > f[L.BF_COMPUTE] else "compute",
+            "compute_cycles": f[L.BF_COMPUTE],
+            "stall_cycles": f[L.BF_LATENCY] - f[L.BF_COMPUTE],  # waiting on DRAM (roofline)
             "accesses": {"dram_words": (f[L.BF_DRAM_READ] + f[L.BF_DRAM_WRITE]) / word,
                          "buffer_words": f[L.BF_BUF_READS] + f[L.BF_BUF_WRITES],
                          "array_words": f[L.BF_ARRAY_WORDS],

@@ -2,7 +2,7 @@
 mapper that walks the whole mapspace one mapping at a time.
 
 Same mapspace (``mapspace``) and cost model as the Numba kernel, but none of its
-shortcuts: all 120 DRAM loop orders go through ``mid.traffic_bits``, all 3! buffer-level
+shortcuts: all 120 DRAM loop orders go through ``tiling.traffic_bits``, all 3! buffer-level
 orders through the generic refetch rule, and every (DRAM order, buffer order) pair is
 costed. Slow; tests use it on small layers to check that the kernel finds exactly its
 optimum, and hand-computed tests check its access counts.
@@ -11,15 +11,15 @@ Cost model of one mapping (docs/hardware-model.md has the derivation):
 
 - DRAM: Mid's traffic for the tile and order; energy per word read / written.
 - Per buffer tile and group, a processing pass repeats L_i·L_o·L_b times. Weights and
-  inputs move (buffer reads, array deliveries) once per (tile, group) times their
-  buffer-level fetch count (the refetch rule over the pass loops outside the RF), or once
-  per DRAM fetch of their tile when the RFs hold the tile's whole share (nn_dataflow's
-  rule across the buffer boundary). Each output passes through the array f times in
-  all: f buffer writes (the last at the next layer's a_bits, the others as b_max partial
-  sums) and f−1 partial-sum reads.
-- RF: per MAC, one filter and one fmap read and one psum read+write, divided by the lanes
-  that share them (SPEC §3: V operands per packed RF read; lanes over input channels
-  reduce into one psum).
+  inputs the dataflow holds move (buffer reads, array deliveries) once per (tile, group)
+  times their buffer-level fetch count (the refetch rule over the pass loops outside the
+  RF), or once per DRAM fetch of their tile when the RFs hold the tile's whole share
+  (nn_dataflow's rule across the buffer boundary); streamed ones move on every pass.
+  Each output leaves the array f times in all: f buffer writes (the last at the next
+  layer's a_bits, the others as b_max partial sums) and f−1 partial-sum reads.
+- RF: per MAC, reads of the operands the dataflow holds (``mapspace.rf_rates``: RS filter,
+  fmap and psum; WS filter; OS psum), packed reads shared by the lanes; each lane keeps
+  its own psum (HW-FlowQ §3.3.1), so psum accesses do not fall with the lanes.
 - MAC: Frac.OPs × mac_cost. Latency: passes × pass cycles (bit-serial: × b_W·b_A),
   rooflined against the DRAM transfer like Mid.
 """
@@ -31,13 +31,38 @@ import math
 from dataclasses import dataclass
 
 from hwflow.hw.engines import frac_ops
-from hwflow.hw.fine.mapspace import (DATAFLOW_CODES, ENGINE_CODES, PASS_LOOPS, FineMapping,
-                                     ceil_div, dram_class, glb_class, lane_at, lane_count,
-                                     pass_shape, rf_fits, rf_packing, spatial_count,
-                                     tile_candidates, touched, words_per_elem)
-from hwflow.hw.mid import (CANDIDATE_ORDERS, DIMS, dims_of, fetch_counts, footprint_bits,
-                           traffic_bits, trips_of)
+from hwflow.hw.fine.mapspace import (
+    DATAFLOW_CODES,
+    ENGINE_CODES,
+    PASS_LOOPS,
+    FineMapping,
+    ceil_div,
+    dram_class,
+    glb_class,
+    holds,
+    lane_at,
+    lane_count,
+    pass_shape,
+    psum_exits,
+    rf_fits,
+    rf_packing,
+    rf_rates,
+    spatial_count,
+    tile_candidates,
+    touched,
+    words_per_elem,
+)
 from hwflow.hw.spec import Accelerator
+from hwflow.hw.tiling import (
+    CANDIDATE_ORDERS,
+    DIMS,
+    dims_of,
+    divisors,
+    fetch_counts,
+    footprint_bits,
+    traffic_bits,
+    trips_of,
+)
 from hwflow.workload import Layer
 
 # Which pass loops index each operand (the third one is its reuse loop).
@@ -110,47 +135,48 @@ def _amounts(dataflow: str, shape: tuple[int, ...], tile: dict[str, int], pa: fl
     """Once-through amounts of one group of a buffer tile, in elements: buffer reads
     (``wg``, ``ig``) and array deliveries (``wa``, ``ia``) of weights and inputs, and the
     array hops of one output per pass (``hops``). ``pa``, ``qa``: the tile's average
-    output rows and columns."""
-    x_i, _, _, _, fold_h, fold_a, fold_b = shape[:7]
+    output rows and columns. An array word counts once per PE it reaches (nn_dataflow's
+    ITCN accesses), multicast included."""
+    x_i, x_o, _, _, fold_h, fold_a, fold_b = shape[:7]
     n, k, c = tile["n"], tile["k"], tile["c"]
     r, s, st, dl = layer.k_h, layer.k_w, layer.stride, layer.dilation
     wg = float(c * k * r * s)
     if dataflow == "rs":
-        # logical PE set r × e per fold piece: a filter row goes to the e PEs of a row,
-        # an ifmap row to each PE, a psum row hops up the r PEs of a column
+        # logical PE set r × e per piece: a filter row goes to the e PEs of a row in each
+        # of the pieces one pass holds (fold_b passes hold them all),
+        # an ifmap row to each PE of the x_o output-channel replicas, a psum row hops up
+        # the r PEs of a column
         ea = pa / fold_a
         rows_f = touched(ea, r, st, dl)
         cols_f = touched(qa, s, st, dl)
         ig = float(c * n * fold_a) * rows_f * cols_f * fold_h
-        return {"wg": wg, "ig": ig, "wa": wg * ea, "ia": float(c * n * fold_a * r) * ea * cols_f,
+        return {"wg": wg, "ig": ig, "wa": wg * pa / fold_b,
+                "ia": float(c * n * fold_a * r * x_o) * ea * cols_f,
                 "hops": r}
     if dataflow == "ws":
-        # weights go to one PE each; input rows stream along the output-channel PEs
-        # (multicast), r input rows per output row; psums hop through the x_i PEs of C_i
-        rows_f = touched(pa, r, st, dl)
-        cols_f = touched(qa, s, st, dl)
-        return {"wg": wg, "ig": float(c * n) * rows_f * cols_f, "wa": wg,
-                "ia": float(c * n * r) * pa * cols_f, "hops": x_i}
-    # output stationary: weights broadcast to a replica's PEs, every PE gets its r × s
-    # window per input channel, outputs leave once per pass
+        # weights go to one PE each; inputs stream from the buffer along the
+        # output-channel PEs (multicast) with no fmap RF, once per filter tap; psums hop
+        # through the x_i PEs of C_i
+        streamed = float(c * n * r * s) * pa * qa
+        return {"wg": wg, "ig": streamed, "wa": wg, "ia": streamed * x_o, "hops": x_i}
+    # output stationary: weights broadcast to the pe × qe PEs of a replica, every PE
+    # gets its r × s window per input channel, outputs leave once per pass
     pe = pa / fold_a
     qe = qa / fold_b
     ig = float(c * n * fold_a * fold_b) * touched(pe, r, st, dl) * touched(qe, s, st, dl)
-    return {"wg": wg, "ig": ig, "wa": wg, "ia": float(c * n * r * s) * pa * qa, "hops": 1}
+    return {"wg": wg, "ig": ig, "wa": wg * pe * qe, "ia": float(c * n * r * s * x_o) * pa * qa,
+            "hops": 1}
 
 
 def lane_options(extents: tuple[int, int, int], spatial: tuple[int, int, int],
                  u_max: int) -> list[tuple[int, int]]:
-    """(lane loop, u) choices in enumeration order: none first, then per pass loop."""
+    """(lane loop, u) choices in enumeration order: none first, then over output channels,
+    then over batch×folds (every lane computes its own outputs)."""
     options = [(-1, 1)]
-    for v in range(3):
+    for v in range(1, 3):
         for j in range(lane_count(extents[v], spatial[v], u_max)):
             options.append((v, lane_at(extents[v], spatial[v], u_max, j)))
     return options
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 class _Context:
@@ -180,20 +206,13 @@ class _Context:
 
 def _rf_rates(ctx: _Context, v: int, u: int, extents: tuple[int, ...],
               spatial: tuple[int, ...], trips: tuple[int, ...]) -> tuple[float, float, float]:
-    """RF accesses per MAC (filter reads, fmap reads, psum updates) with u lanes on loop v.
-    Lanes share one read of an operand they all use; distinct operands come packed (V per
-    word on a vectorized engine, word-aligned on a bit-serial one)."""
-    if v < 0:
-        return 1.0, 1.0, 1.0
-    ueff = min(max(extents[v] / float(spatial[v] * trips[v]), 1.0), float(u))
-    if ctx.engine == ENGINE_CODES["vectorized"]:
-        rw = 1.0 / ueff
-        ri = 1.0 / ueff
-    else:
-        rw = 1.0 / ueff if v == 2 else 1.0 / min(ueff, float(ctx.pack["w"]))
-        ri = 1.0 / ueff if v == 1 else 1.0 / min(ueff, float(ctx.pack["a"]))
-    ro = 1.0 / ueff if v == 0 else 1.0
-    return rw, ri, ro
+    """RF accesses per MAC (filter reads, fmap reads, psum updates) with u lanes on loop v
+    (``mapspace.rf_rates``), lanes busy on average."""
+    ueff = 1.0
+    if v > 0:
+        ueff = min(max(extents[v] / float(spatial[v] * trips[v]), 1.0), float(u))
+    return rf_rates(ctx.df, ctx.engine == ENGINE_CODES["vectorized"], v, ueff,
+                    float(ctx.pack["w"]), float(ctx.pack["a"]))
 
 
 def _inner_part(ctx: _Context, tile: dict[str, int], trips_pq: tuple[int, int], variant: int,
@@ -202,7 +221,7 @@ def _inner_part(ctx: _Context, tile: dict[str, int], trips_pq: tuple[int, int], 
     """On-chip part of a mapping for one group of one buffer tile (None: RF overflow)."""
     layer, accel = ctx.layer, ctx.accel
     shape = pass_shape(ctx.df, variant, tile["n"], tile["k"], tile["c"], tile["p"], tile["q"],
-                       layer.k_h, layer.k_w, accel.rows, accel.cols)
+                       layer.k_h, layer.k_w, accel.rows, accel.cols, accel.rs_cuts)
     x_i, x_o, x_b, time, fold_h = shape[:5]
     unit_f, unit_i, unit_o = shape[7:]
     extents = (tile["c"], tile["k"], x_b)
@@ -224,13 +243,18 @@ def _inner_part(ctx: _Context, tile: dict[str, int], trips_pq: tuple[int, int], 
     rf_cost = accel.rf
     # An operand whose relevant pass loops all run inside the RF has the whole tile's
     # share in the RFs: it stays there across DRAM tiles that do not change it (one
-    # group per tile, no filter-row folds).
+    # group per tile, no filter-row folds). An operand the dataflow does not hold in
+    # the PE moves again on every pass of the loop it is irrelevant to.
     whole = tile["g"] == 1
+    hold_w, hold_i, hold_o = holds(ctx.df)
     return {
-        **am, "fw": fetch["w"], "fi": fetch["i"], "fo": fetch["o"], "fold_h": fold_h,
-        "keep_w": whole and fold_h == 1 and t1["i"] == 1 and t1["o"] == 1,
-        "keep_i": whole and fold_h == 1 and t1["i"] == 1 and t1["b"] == 1,
-        "keep_o": whole and t1["o"] == 1 and t1["b"] == 1,
+        **am, "fold_h": fold_h, "exits": psum_exits(ctx.df, fold_h, layer.k_h, layer.k_w),
+        "fw": fetch["w"] if hold_w else trips[2],
+        "fi": fetch["i"] if hold_i else trips[1],
+        "fo": fetch["o"] if hold_o else trips[0],
+        "keep_w": hold_w and whole and fold_h == 1 and t1["i"] == 1 and t1["o"] == 1,
+        "keep_i": hold_i and whole and fold_h == 1 and t1["i"] == 1 and t1["b"] == 1,
+        "keep_o": hold_o and whole and t1["o"] == 1 and t1["b"] == 1,
         "rf": ctx.macs * (rw * rf_cost.read_cost + ri * rf_cost.read_cost
                           + ro * (rf_cost.read_cost + rf_cost.write_cost)),
         "rf_accesses": ctx.macs * (rw + ri + 2.0 * ro),
@@ -251,7 +275,7 @@ def _onchip(ctx: _Context, dram: dict[str, float], inner: dict[str, float], tile
     wpe = ctx.wpe
     m_w = dram["count_w"] if inner["keep_w"] else tiles * inner["fw"]
     m_i = dram["count_i"] if inner["keep_i"] else tiles * inner["fi"]
-    passes = inner["fold_h"] * (dram["refetch"] if inner["keep_o"] else t_c * inner["fo"])
+    passes = inner["exits"] * (dram["refetch"] if inner["keep_o"] else t_c * inner["fo"])
     outs = ctx.outs
     glb_r = (inner["wg"] * m_w * wpe["w"] + inner["ig"] * m_i * wpe["a"]
              + (passes - 1) * outs * wpe["psum"])
@@ -317,7 +341,7 @@ def evaluate(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accel
 
 
 def search(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Accelerator,
-           batch: int = 1, objective: str = "energy"
+           batch: int = 1, objective: str = "latency"
            ) -> tuple[FineMapping, Costs, int] | None:
     """The best mapping by exhaustive enumeration, its costs and the number of mappings
     enumerated; None when no mapping fits."""
@@ -336,15 +360,17 @@ def search(layer: Layer, w_bits: int, a_bits: int, out_bits: int, accel: Acceler
         tiles = math.prod(trips.values()) * tile["g"]  # (tile, group) processings
         drams = [(dram_class(order, trips), _dram_part(layer, batch, tile, order, ctx.bits, accel))
                  for order in ALL_DRAM_ORDERS]
-        for variant in range(spatial_count(ctx.df, layer.k_h, tile["p"], accel.rows, accel.cols)):
+        for variant in range(spatial_count(ctx.df, layer.k_h, tile["p"], accel.rows, accel.cols,
+                                           accel.rs_cuts)):
             shape = pass_shape(ctx.df, variant, tile["n"], tile["k"], tile["c"], tile["p"],
-                               tile["q"], layer.k_h, layer.k_w, accel.rows, accel.cols)
+                               tile["q"], layer.k_h, layer.k_w, accel.rows, accel.cols,
+                               accel.rs_cuts)
             extents = (tile["c"], tile["k"], shape[2])
             spatial = (shape[0], shape[1], 1)
             for v, u in lane_options(extents, spatial, ctx.u_max):
                 trips_pass = [ceil_div(extents[j], spatial[j] * (u if v == j else 1))
                               for j in range(3)]
-                for rf in itertools.product(*(_divisors(t) for t in trips_pass)):
+                for rf in itertools.product(*(divisors(t) for t in trips_pass)):
                     inners = [_inner_part(ctx, tile, (trips["p"], trips["q"]), variant, v, u, rf,
                                           glb_order)
                               for glb_order in itertools.permutations(range(3))]
