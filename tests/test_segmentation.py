@@ -27,7 +27,7 @@ from PIL import Image
 from hwflow.accuracy import recipes
 from hwflow.accuracy.data import load_splits
 from hwflow.accuracy.evaluator import AccuracyEvaluator, AccuracySettings
-from hwflow.accuracy.metrics import confusion, mean_iou, mean_iou_se, task_loss
+from hwflow.accuracy.metrics import confusion, mean_iou, task_loss
 from hwflow.catalog import load_workload, model_entry
 from hwflow.cli import main
 from hwflow.errors import HwflowError
@@ -83,18 +83,6 @@ def test_mean_iou_by_hand_over_present_classes_ignoring_255() -> None:
     other = confusion(one_hot_logits([[0, 1, 1], [1, 1, 3]], 4), target, 4)
     assert torch.equal(other, counts)
     assert mean_iou(confusion(one_hot_logits([[0, 0, 1], [1, 2, 3]], 4), target, 4)) == 1.0
-
-
-def test_mean_iou_standard_error_is_the_jackknife_over_images() -> None:
-    # image A: 3 pixels of class 0, right; image B: class 1 right once, class 0 taken for 1 once
-    per_image = torch.tensor([[[3, 0], [0, 0]], [[0, 1], [0, 1]]])
-    # without A: class 0 IoU 0/1, class 1 1/2 -> 0.25; without B: class 0 3/3, no class 1 -> 1
-    left_out = (0.25, 1.0)
-    mean = sum(left_out) / 2
-    expected = ((2 - 1) / 2 * sum((m - mean) ** 2 for m in left_out)) ** 0.5
-    assert mean_iou_se(per_image) == pytest.approx(expected) == pytest.approx(0.375)
-    assert mean_iou_se(per_image[[0, 0, 0]]) == 0.0  # identical images: no spread
-    assert mean_iou_se(per_image[:1]) == 0.0
 
 
 def test_pixel_loss_skips_ignored_pixels_and_an_all_ignored_batch_is_not_nan() -> None:

@@ -39,21 +39,3 @@ def mean_iou(counts: torch.Tensor) -> float:
     union = counts.sum(0) + counts.sum(1) - hits
     present = union > 0
     return float((hits[present] / union[present]).mean()) if bool(present.any()) else 0.0
-
-
-def mean_iou_se(per_image: torch.Tensor) -> float:
-    """Standard error of the mean IoU of a split, by the jackknife over its images: from the
-    mean IoUs with each image left out, sqrt((n - 1) / n * sum (m_i - mean m)^2). Images
-    (not pixels) are the independent draws, and mean IoU is a ratio of sums, not a
-    proportion, so the binomial formula of top-1 accuracy does not apply.
-    ``per_image``: (n, classes, classes) confusion matrices, one per image."""
-    n = per_image.shape[0]
-    if n < 2:
-        return 0.0
-    rest = per_image.double().sum(0, keepdim=True) - per_image.double()
-    hits = rest.diagonal(dim1=1, dim2=2)
-    union = rest.sum(1) + rest.sum(2) - hits
-    present = union > 0
-    iou = torch.where(present, hits / union.clamp(min=1), torch.zeros_like(hits))
-    left_out = iou.sum(1) / present.sum(1).clamp(min=1)
-    return float(((n - 1) / n * ((left_out - left_out.mean()) ** 2).sum()).sqrt())
