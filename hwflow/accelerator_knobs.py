@@ -1,4 +1,5 @@
-"""Accelerator knobs: a base accelerator with some of its design parameters changed (SPEC §6).
+"""Accelerator knobs: a base accelerator with some of its design parameters changed
+(beyond HW-FlowQ, as JAQ and NAHAS do).
 
 What a knob changes besides its own field, so that candidates stay comparable:
 - ``buffer_kb`` scales the buffer's per-access read/write energy linearly with its size,

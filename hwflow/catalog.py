@@ -87,26 +87,50 @@ def _load_python_file(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise CatalogError(f"{path}: cannot be loaded as a Python file")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise CatalogError(f"{path}: line {exc.lineno}: Python syntax error: {exc.msg}") from None
+    except Exception as exc:  # the user's code: any failure is theirs to fix, in one line
+        raise CatalogError(f"{path}: fails to import: {_one_line(exc)}") from None
     return module
 
 
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+MODEL_KEYS = "builder (a function name), input_shape [C, H, W], num_classes, dataset"
+
+
 def _entries_of(path: Path, module: ModuleType) -> dict[str, ModelEntry]:
-    models: dict[str, dict[str, Any]] = getattr(module, "MODELS", None) or {}
-    if not models:
-        raise CatalogError(f"{path}: defines no MODELS dict (name -> builder, input_shape, "
-                           "num_classes, dataset)")
-    entries = {}
-    for name, info in models.items():
-        task = str(info.get("task", "classification"))
-        if task not in TASKS:
-            raise CatalogError(f"{path}: model {name!r} has task {task!r}; choose one of: "
-                               f"{', '.join(TASKS)}")
-        entries[name] = ModelEntry(name=name, file=path, builder=info["builder"],
-                                   input_shape=tuple(info["input_shape"]),
-                                   num_classes=int(info["num_classes"]),
-                                   dataset=str(info.get("dataset", "synthetic")), task=task)
-    return entries
+    models = getattr(module, "MODELS", None)
+    if not isinstance(models, dict) or not models:
+        raise CatalogError(f"{path}: MODELS must be a non-empty dict of name -> {{{MODEL_KEYS}}}")
+    return {name: _entry(path, module, name, info) for name, info in models.items()}
+
+
+def _entry(path: Path, module: ModuleType, name: Any, info: Any) -> ModelEntry:
+    where = f"{path}: MODELS[{name!r}]"
+    if not isinstance(name, str) or not isinstance(info, dict):
+        raise CatalogError(f"{where}: must map a model name to a dict of {MODEL_KEYS}")
+    builder, shape, classes = info.get("builder"), info.get("input_shape"), info.get("num_classes")
+    if not isinstance(builder, str) or not callable(getattr(module, builder, None)):
+        raise CatalogError(f"{where}: key 'builder' must name a function the file defines, "
+                           f"got {builder!r}")
+    if (not isinstance(shape, (list, tuple)) or len(shape) != 3
+            or not all(type(d) is int and d > 0 for d in shape)):
+        raise CatalogError(f"{where}: key 'input_shape' must be [C, H, W] (positive whole "
+                           f"numbers), got {shape!r}")
+    if type(classes) is not int or classes < 1:
+        raise CatalogError(f"{where}: key 'num_classes' must be a whole number >= 1, "
+                           f"got {classes!r}")
+    task = info.get("task", "classification")
+    if task not in TASKS:
+        raise CatalogError(f"{where}: key 'task' must be one of {', '.join(TASKS)}, got {task!r}")
+    return ModelEntry(name=name, file=path, builder=builder, input_shape=tuple(shape),
+                      num_classes=classes, dataset=str(info.get("dataset", "synthetic")),
+                      task=task)
 
 
 @cache
@@ -159,7 +183,15 @@ def build_model(entry: ModelEntry, num_classes: int | None = None) -> Any:
     builder = getattr(module, entry.builder, None)
     if builder is None:
         raise CatalogError(f"{entry.file}: has no builder function {entry.builder!r}")
-    return builder(num_classes=num_classes or entry.num_classes)
+    try:
+        model = builder(num_classes=num_classes or entry.num_classes)
+    except Exception as exc:  # the user's builder
+        raise CatalogError(f"{entry.file}: {entry.builder}(num_classes=...) failed: "
+                           f"{_one_line(exc)}") from None
+    if not callable(getattr(model, "named_modules", None)):
+        raise CatalogError(f"{entry.file}: {entry.builder}() must return a torch nn.Module, "
+                           f"got {type(model).__name__}")
+    return model
 
 
 def load_workload(name_or_path: str) -> Workload:
@@ -178,7 +210,15 @@ def _table_workload(name: str) -> Workload:
 def trace_workload(entry: ModelEntry) -> Workload:
     from hwflow.workload import extract_workload
 
-    return extract_workload(build_model(entry), entry.input_shape, entry.name)
+    model = build_model(entry)
+    try:
+        return extract_workload(model, entry.input_shape, entry.name)
+    except HwflowError:
+        raise
+    except Exception as exc:  # the user's forward()
+        shape = "x".join(str(d) for d in entry.input_shape)
+        raise CatalogError(f"{entry.file}: {entry.name} fails on one {shape} input "
+                           f"(input_shape): {_one_line(exc)}") from None
 
 
 def write_table(entry: ModelEntry) -> Path:

@@ -3,6 +3,7 @@ the key path, its line in the file and what is allowed."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
@@ -21,52 +22,113 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML's true is not the integer 1, nor "8" the number 8; no inf or nan anywhere
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
-    """Map every key path of a composed YAML document to its 1-based line; a key given
-    twice in one mapping is an error (plain YAML loading would keep the last silently)."""
+# A document whose aliases expand to more values than this is refused (an "alias bomb"
+# expands exponentially; every real hwflow file has a few hundred values at most).
+MAX_VALUES = 100_000
+
+
+def _key_lines(root: yaml.Node | None) -> dict[tuple, int]:
+    """Map the key paths of a composed YAML document to their 1-based lines; a key given
+    twice in one mapping is an error (plain YAML loading would keep the last silently).
+
+    Each node is walked once, however many aliases point at it (paths through an alias
+    get no line of their own; the error message then names the nearest line above), so
+    the walk is linear in the document, not in the tree its aliases expand to. A node
+    that contains itself, or a document that expands past ``MAX_VALUES``, is refused.
+    """
     lines: dict[tuple, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            path = prefix + (key_node.value,)
-            if path in lines:
-                raise _DuplicateKey(".".join(str(p) for p in path), key_node.start_mark.line + 1)
-            lines[path] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, path))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            path = prefix + (i,)
-            lines[path] = item.start_mark.line + 1
-            lines.update(_key_lines(item, path))
+    if root is None:
+        return lines
+    sizes: dict[int, int] = {}  # node id → values it expands to (once finished)
+    open_nodes: set[int] = set()  # nodes on the current path (a cycle revisits one)
+    stack: list[tuple[yaml.Node, tuple, bool]] = [(root, (), False)]
+    while stack:
+        node, path, done = stack.pop()
+        children = _children(node)
+        if done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for _, child, _ in children)
+            if sizes[id(node)] > MAX_VALUES:
+                raise _BadStructure(f"line {node.start_mark.line + 1}: aliases expand to more "
+                                    f"than {MAX_VALUES:,} values; write the values out")
+            continue
+        if id(node) in open_nodes:
+            raise _BadStructure(f"line {node.start_mark.line + 1}: an alias refers to the "
+                                "value that contains it (a recursive structure)")
+        if id(node) in sizes:
+            continue  # an alias of a node walked already
+        open_nodes.add(id(node))
+        stack.append((node, path, True))
+        seen: set[Any] = set()
+        for key, _, line in children:
+            child_path = path + (key,)
+            if isinstance(node, yaml.MappingNode):
+                if key in seen:
+                    raise _BadStructure(f"line {line} key "
+                                        f"'{'.'.join(str(p) for p in child_path)}': given twice")
+                seen.add(key)
+            lines.setdefault(child_path, line)
+        stack.extend((child, path + (key,), False) for key, child, _ in reversed(children))
     return lines
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str, line: int) -> None:
-        super().__init__(key)
-        self.key, self.line = key, line
+def _children(node: yaml.Node) -> list[tuple[Any, yaml.Node, int]]:
+    """(key, child, line) of a node's children: a mapping's values under their keys (the
+    key's line), a sequence's items under their indices; a scalar has none."""
+    if isinstance(node, yaml.MappingNode):
+        return [(k.value, v, k.start_mark.line + 1) for k, v in node.value]
+    if isinstance(node, yaml.SequenceNode):
+        return [(i, v, v.start_mark.line + 1) for i, v in enumerate(node.value)]
+    return []
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, with YAML 1.2's floats: ``2e6`` and ``1.5E-3`` are numbers
+    (YAML 1.1, which PyYAML follows, needs ``2.0e+6`` and reads ``2e6`` as a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+class _BadStructure(Exception):
+    """A YAML document that parses but cannot be used (the message names its line)."""
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
     """Parse a YAML file; returns the data and the line of every key path."""
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a YAML file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                          "save the file as UTF-8") from None
+    try:
+        lines = _key_lines(yaml.compose(text, Loader=_Loader))  # first: refuses bombs
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{path}:{where} not valid YAML: {problem}") from None
-    except _DuplicateKey as dup:
-        raise ConfigError(f"{path}: line {dup.line} key '{dup.key}': given twice") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: values nested too deeply to read (hundreds of levels); "
+                          "hwflow files nest a few levels") from None
+    except _BadStructure as bad:
+        raise ConfigError(f"{path}: {bad}") from None
     return data, lines
 
 
@@ -106,9 +168,20 @@ def load_file(path: str | Path, schema: type[Model]) -> Model:
 # --- accelerators ---------------------------------------------------------------------
 
 
+# Upper bounds keep every value inside what the cost model computes with (C longs, finite
+# floats); each is far beyond any real design.
+MAX_PES_PER_SIDE = 4096
+MAX_COST = 1e6  # per word accessed, in 16-bit MACs (DRAM is about 200)
+MAX_WORDS = 2**20  # one register file
+MAX_BUFFER_KB = 2**20  # 1 GiB of global buffer
+MAX_BATCH = 2**40  # frames together: the mappers try the batch's divisors (up to its root)
+MAX_EPOCHS = 10_000  # of one fine-tune or training: beyond it a run would never end
+MAX_SEED = 2**32 - 1  # numpy's seeds are 0..2^32-1
+
+
 class ArrayConfig(Strict):
-    rows: int = Field(gt=0, description="PE rows")
-    cols: int = Field(gt=0, description="PE columns")
+    rows: int = Field(gt=0, le=MAX_PES_PER_SIDE, description="PE rows")
+    cols: int = Field(gt=0, le=MAX_PES_PER_SIDE, description="PE columns")
     rs_cuts: bool = Field(True, description="RS may cut ofmap rows finer than nn_dataflow's "
                           "fold to fill spare columns (false: the Eyeriss chip's layout only)")
 
@@ -116,7 +189,7 @@ class ArrayConfig(Strict):
 class EngineConfig(Strict):
     kind: EngineKind
     b_max: int = Field(16, gt=0, le=32, description="widest operand a MAC unit takes")
-    lanes: int = Field(1, gt=0, description="bit-serial lanes per PE")
+    lanes: int = Field(1, gt=0, le=64, description="bit-serial lanes per PE")
 
     @model_validator(mode="after")
     def _lanes_only_bit_serial(self) -> EngineConfig:
@@ -126,27 +199,27 @@ class EngineConfig(Strict):
 
 
 class DramConfig(Strict):
-    read_cost: float = Field(ge=0)
-    write_cost: float = Field(ge=0)
-    bandwidth_bytes_per_cycle: float | None = Field(None, gt=0, description="null: unlimited")
+    read_cost: float = Field(ge=0, le=MAX_COST)
+    write_cost: float = Field(ge=0, le=MAX_COST)
+    bandwidth_bytes_per_cycle: float | None = Field(None, gt=0, le=1e9, description="null: unlimited")
 
 
 class BufferConfig(Strict):
-    size_kb: float = Field(gt=0, description="global buffer size in KiB")
-    read_cost: float = Field(ge=0)
-    write_cost: float = Field(ge=0)
+    size_kb: float = Field(gt=0, le=MAX_BUFFER_KB, description="global buffer size in KiB")
+    read_cost: float = Field(ge=0, le=MAX_COST)
+    write_cost: float = Field(ge=0, le=MAX_COST)
 
 
 class ArrayNocConfig(Strict):
-    cost: float = Field(ge=0, description="one word moved over the PE array network")
+    cost: float = Field(ge=0, le=MAX_COST, description="one word moved over the PE array network")
 
 
 class RfConfig(Strict):
-    filter_words: int = Field(gt=0)
-    fmap_words: int = Field(gt=0)
-    psum_words: int = Field(gt=0)
-    read_cost: float = Field(ge=0)
-    write_cost: float = Field(ge=0)
+    filter_words: int = Field(gt=0, le=MAX_WORDS)
+    fmap_words: int = Field(gt=0, le=MAX_WORDS)
+    psum_words: int = Field(gt=0, le=MAX_WORDS)
+    read_cost: float = Field(ge=0, le=MAX_COST)
+    write_cost: float = Field(ge=0, le=MAX_COST)
     shared: bool = Field(False, description="one scratchpad of the three sizes' sum (Eyeriss)")
 
 
@@ -164,7 +237,7 @@ class AcceleratorConfig(Strict):
     engine: EngineConfig
     dataflow: Dataflow = "rs"
     word_bits: int = Field(16, gt=0, le=64)
-    mac_cost: float = Field(1.0, ge=0)
+    mac_cost: float = Field(1.0, ge=0, le=MAX_COST)
     supported_bits: list[int] = Field(min_length=1)
     tied_bits: bool = False
     memory: MemoryConfig

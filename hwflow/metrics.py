@@ -11,6 +11,6 @@ METRICS: tuple[str, ...] = ("accuracy", "frac_ops", "dram_bytes", "energy", "lat
                             "edp", "area")
 HARDWARE_METRICS: tuple[str, ...] = METRICS[1:]
 MAXIMIZED = frozenset({"accuracy"})
-# What each hardware level cannot compute (SPEC §3: Coarse has no energy model).
+# What each hardware level cannot compute (HW-FlowQ's abstraction levels: Coarse has no energy model).
 UNAVAILABLE: dict[str, frozenset[str]] = {
     "coarse": frozenset({"energy", "edp"}), "mid": frozenset(), "fine": frozenset()}

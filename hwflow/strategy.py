@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from hwflow.config import ConfigError, read_yaml
 from hwflow.errors import HwflowError
 from hwflow.workload import Workload
 
@@ -80,8 +81,10 @@ def parse_bits(text: str) -> tuple[int, int]:
     parts = text.split(",")
     try:
         values = [int(p) for p in parts]
+        if not all(1 <= v <= 32 for v in values):
+            raise ValueError
     except ValueError:
-        raise StrategyError(f"--bits {text!r}: expected W or W,A with whole numbers, e.g. 8 or 4,8") from None
+        raise StrategyError(f"--bits {text!r}: expected W or W,A, whole numbers 1..32, e.g. 8 or 4,8") from None
     if len(values) == 1:
         return values[0], values[0]
     if len(values) == 2:
@@ -93,11 +96,9 @@ def load_strategy(path: str | Path) -> Strategy:
     """Read a strategy YAML (the contract in DESIGN.md); errors name the file and key."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise StrategyError(f"{path}: no such strategy file") from None
-    except yaml.YAMLError as exc:
-        raise StrategyError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+        data, _ = read_yaml(path)
+    except ConfigError as exc:
+        raise StrategyError(str(exc).replace(": no such file", ": no such strategy file")) from None
     if not isinstance(data, dict):
         raise StrategyError(f"{path}: expected a mapping with keys 'model' and 'layers'")
     if not isinstance(data.get("model"), str):
@@ -110,8 +111,16 @@ def load_strategy(path: str | Path) -> Strategy:
         if not isinstance(entry, dict) or set(entry) != {"name", "w_bits", "a_bits"}:
             raise StrategyError(f"{path}: layers[{i}] must have exactly name, w_bits, a_bits")
         for key in ("w_bits", "a_bits"):
-            if not isinstance(entry[key], int) or not 1 <= entry[key] <= 32:
-                raise StrategyError(f"{path}: layers[{i}].{key} must be a whole number 1..32")
-        layers.append(LayerBits(str(entry["name"]), entry["w_bits"], entry["a_bits"]))
+            if not is_whole(entry[key]) or not 1 <= entry[key] <= 32:
+                raise StrategyError(f"{path}: key 'layers[{i}].{key}' is {entry[key]!r}; "
+                                    "allowed: a whole number 1..32")
+        if not isinstance(entry["name"], str):
+            raise StrategyError(f"{path}: key 'layers[{i}].name' must be a layer name")
+        layers.append(LayerBits(entry["name"], entry["w_bits"], entry["a_bits"]))
     extra = {k: v for k, v in data.items() if k not in ("model", "layers")}
     return Strategy(model=data["model"], layers=tuple(layers), extra=extra)
+
+
+def is_whole(value: Any) -> bool:
+    """An integer as YAML writes one (``true`` is a bool, not the number 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)

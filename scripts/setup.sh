@@ -14,4 +14,10 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
   .venv/bin/python -m pip install -q --disable-pip-version-check ${HWFLOW_TORCH:-torch==2.14.1 torchvision==0.29.1}
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
-.venv/bin/python -m hwflow.hw.fine.build_aot || true  # AOT Fine kernel; on failure it warns, the JIT runs
+# The AOT Fine kernel. On a user's machine a failed build warns and the JIT runs; in CI
+# (CI=true, which .ci/run sets) it fails the run, and tests/test_fine_aot.py fails too.
+if [ "${CI:-}" = true ]; then
+  .venv/bin/python -m hwflow.hw.fine.build_aot
+else
+  .venv/bin/python -m hwflow.hw.fine.build_aot || true
+fi

@@ -35,8 +35,10 @@ def read_log(log: str | Path) -> list[tuple[str, int, str]]:
 
 
 class SlowProxy:
-    def __init__(self, settings: AccuracySettings, sleep: float, log: str) -> None:
+    def __init__(self, settings: AccuracySettings, sleep: float, log: str,
+                 poison_after: int | None = None) -> None:
         self.settings, self.sleep, self.log = settings, sleep, Path(log)
+        self.poison_after = poison_after
         self.store = ResultStore(Path(settings.cache_dir) / "accuracy.sqlite", poll_seconds=0.05)
 
     def strategy_key(self, strategy: Strategy) -> str:
@@ -49,12 +51,27 @@ class SlowProxy:
         with self.log.open("a") as f:
             f.write(f"{event} {os.getpid()} {key}\n")
 
+    def _poisoned(self, key: str) -> bool:
+        """With ``poison_after`` N: the first strategy started after N others, and each
+        retry of it, kills the worker running it."""
+        if self.poison_after is None:
+            return False
+        events = read_log(self.log)
+        poisoned = {k for e, _, k in events if e == "poison"}
+        if poisoned:
+            return key in poisoned
+        started = {k for e, _, k in events if e == "start"}
+        return key not in started and len(started) >= self.poison_after
+
     def evaluate(self, strategies: Sequence[Strategy]) -> list[AccuracyResult]:
         out = []
         for strategy in strategies:
             key = self.strategy_key(strategy)
 
             def compute(key: str = key, strategy: Strategy = strategy) -> StoredResult:
+                if self._poisoned(key):
+                    self._note("poison", key)
+                    os._exit(1)  # the worker process dies, as an out-of-memory kill would
                 self._note("start", key)
                 time.sleep(self.sleep)
                 return StoredResult(proxy_accuracy(strategy), "ok", self.sleep)
@@ -73,18 +90,21 @@ class SlowProxySource:
 
     sleep: float
     log: str
+    poison_after: int | None = None
 
     def __call__(self, settings: AccuracySettings) -> SlowProxy:
-        return SlowProxy(settings, self.sleep, self.log)
+        return SlowProxy(settings, self.sleep, self.log, self.poison_after)
 
 
 def main(argv: list[str]) -> None:
     """``PYTHONPATH=. python tests/parallel_helpers.py SLEEP LOG -- <hwflow args>``: the real
-    CLI, with ``SlowProxy`` standing in for the evaluator on the workers."""
+    CLI, with ``SlowProxy`` standing in for the evaluator on the workers (environment
+    ``HWFLOW_TEST_POISON_AFTER=N``: its ``poison_after``)."""
     from hwflow.cli import main as hwflow
     from hwflow.dispatch import cluster
 
-    source = SlowProxySource(float(argv[0]), argv[1])
+    poison = os.environ.get("HWFLOW_TEST_POISON_AFTER")
+    source = SlowProxySource(float(argv[0]), argv[1], int(poison) if poison else None)
     real = cluster.open_dispatch
 
     def with_proxy(settings, threads=None, workers=None, scheduler=None):

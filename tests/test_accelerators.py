@@ -1,4 +1,4 @@
-"""The accelerator catalog matches SPEC's table; YAML errors are one clear line."""
+"""The accelerator catalog matches HW-FlowQ's table of accelerators; YAML errors are one clear line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hwflow.config import ConfigError
 from hwflow.hw.area import accelerator_area
 from hwflow.hw.spec import UnsupportedBitsError, check_bits
 
-# HW-FlowQ accelerator table (docs/SPEC.md §3):
+# HW-FlowQ (Fasfous et al., ACM TECS 2021), its table of accelerators:
 # name: (rows, cols, sram KB, sram cost, array cost, rf filter/fmap/psum, rf cost)
 PAPER_TABLE = {
     "spatial-168": (12, 14, 128, 6, 2, (224, 12, 16), 1),

@@ -85,7 +85,8 @@ def test_retrain_reports_test_accuracy(tmp_path: Path) -> None:
     (["accuracy", "--bits", "4"], "--model is required"),
     (["accuracy", "--model", "digits-cnn", "--bits", "four"], "--bits 'four'"),
     (["accuracy", "--model", "digits-cnn", "--dataset", "mnist"], "unknown dataset 'mnist'"),
-    (["accuracy", "--model", "digits-cnn", "--device", "cuda:0"], "--device cuda:0"),
+    # an index no machine has: refused with or without CUDA (the message says which)
+    (["accuracy", "--model", "digits-cnn", "--device", "cuda:99"], "--device cuda:99"),
     (["pretrain", "--model", "resnet20", "--data-dir", "/nonexistent"],
      "put data_batch_1 .. data_batch_5 and test_batch"),
     (["retrain", "--strategy", "missing.yaml"], "missing.yaml: no such strategy file"),

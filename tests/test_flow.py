@@ -1,4 +1,4 @@
-"""The multi-level flow (SPEC §4): refinement when a stage's front meets its constraints,
+"""The multi-level flow (HW-FlowQ's refinement and abstraction): refinement when a stage's front meets its constraints,
 the stage's next candidate when not, abstraction when none is left; the recorded path, its
 CSV and summary, and a killed flow that resumes where it was.
 
@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -211,13 +212,13 @@ def test_a_killed_flow_resumes_to_the_same_path_and_front(tmp_path):
     text = FINE_FLOW.format(mid_objectives="accuracy, dram_bytes",
                             fine_objectives="accuracy, energy, latency_cycles")
     exp = write(tmp_path, text)
-    reference = tmp_path / "reference"
+    reference, logs = tmp_path / "reference", [tmp_path / "log-killed", tmp_path / "log-resumed"]
     run_flow(load_experiment(exp), reference, plots=False,
-             accuracy=lambda e: InProcess(ProxyAccuracy()))
+             accuracy=lambda e: InProcess(ProxyAccuracy(log=tmp_path / "log-reference")))
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(HELPER), "--sleep", "0.05", "--", "search",
-                             str(exp), "--out", str(out), "--no-plots"],
+    proc = subprocess.Popen([sys.executable, str(HELPER), "--sleep", "0.05", "--log", str(logs[0]),
+                             "--", "search", str(exp), "--out", str(out), "--no-plots"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     step4 = out / "steps" / "04-fine-c2" / "run.sqlite"
@@ -231,8 +232,8 @@ def test_a_killed_flow_resumes_to_the_same_path_and_front(tmp_path):
     killed_at = flow_rows(out)
     assert killed_at == 3
 
-    resumed = subprocess.run([sys.executable, str(HELPER), "--", "search", str(exp), "--out",
-                              str(out), "--no-plots", "--resume"],
+    resumed = subprocess.run([sys.executable, str(HELPER), "--log", str(logs[1]), "--", "search",
+                              str(exp), "--out", str(out), "--no-plots", "--resume"],
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     # recorded steps are replayed, not searched: the resumed run starts at the killed step
@@ -240,6 +241,17 @@ def test_a_killed_flow_resumes_to_the_same_path_and_front(tmp_path):
     assert path_of(out) == path_of(reference) == EXPECTED_ABSTRACTION
     for name in ("flow.csv", "pareto.csv", "history.csv"):
         assert (out / name).read_text() == (reference / name).read_text(), name
+    # every accuracy evaluation of the uninterrupted flow, once: 0 lost, and none repeated
+    # but the one in flight at the SIGKILL (evaluated, then killed before it was stored);
+    # the same bits may recur across steps (each step is its own search), so compare counts
+    evaluated = [Counter(log.read_text().splitlines()) for log in
+                 (tmp_path / "log-reference", *logs)]
+    assert evaluated[1] and evaluated[2]  # each process evaluated some
+    killed_then_resumed = evaluated[1] + evaluated[2]
+    assert not evaluated[0] - killed_then_resumed  # 0 lost
+    repeated = killed_then_resumed - evaluated[0]
+    assert sum(repeated.values()) <= 1
+    assert not repeated or set(repeated) == {logs[0].read_text().splitlines()[-1]}
 
 
 # --- experiment files --------------------------------------------------------------------

@@ -40,6 +40,7 @@ HELPER = Path(__file__).with_name("parallel_helpers.py")
 EXPERIMENT = """\
 name: par
 model: resnet20
+dataset: synthetic  # SlowProxy trains nothing; the search checks the data is there
 accelerator: spatial-256
 level: coarse
 objectives: [accuracy, frac_ops, dram_bytes]
@@ -104,9 +105,10 @@ def assert_same_results(out: Path, reference: Path) -> None:
     db.close()
 
 
-def launch(folder: Path, out: Path, log: Path, *extra: str, sleep: float) -> subprocess.Popen:
-    """The real ``hwflow search`` with SlowProxy on its workers."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def launch(folder: Path, out: Path, log: Path, *extra: str, sleep: float,
+           env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The real ``hwflow search`` with SlowProxy on its workers (``env``: added variables)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, str(HELPER), str(sleep), str(log), "--", "search",
          str(folder / "par.yaml"), "--out", str(out), "--no-plots", *extra],

@@ -29,7 +29,8 @@ def test_yaml_round_trip_keeps_extra_keys(tmp_path):
 @pytest.mark.parametrize("text,message", [
     ("model: net\n", "key 'layers' must be a non-empty list"),
     ("layers: []\n", "key 'model' must be a model name"),
-    ("model: net\nlayers:\n- {name: l0, w_bits: 0, a_bits: 4}\n", r"layers\[0\].w_bits must be a whole number 1..32"),
+    ("model: net\nlayers:\n- {name: l0, w_bits: 0, a_bits: 4}\n",
+     r"key 'layers\[0\].w_bits' is 0; allowed: a whole number 1..32"),
     ("model: net\nlayers:\n- {name: l0, w_bits: 4}\n", r"layers\[0\] must have exactly name, w_bits, a_bits"),
     ("model: [\n", "not valid YAML"),
 ])

@@ -300,20 +300,30 @@ def _find_dir(root: Path, sub: str, marker: str) -> Path | None:
     return None
 
 
-def _cifar10(root: Path) -> Splits:
+CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+
+
+def _cifar10_dir(root: Path) -> Path:
+    """The folder holding every CIFAR-10 python batch (under ``root``), or a DataError."""
     found = _find_dir(root, "cifar-10-batches-py", "data_batch_1")
     if found is None:
         raise DataError(f"cifar10: no CIFAR-10 python batches in {root}; put data_batch_1 .. "
                         f"data_batch_5 and test_batch (from cifar-10-python.tar.gz) in "
                         f"{root / 'cifar-10-batches-py'}")
+    for name in CIFAR10_FILES:
+        if not (found / name).exists():
+            raise DataError(f"cifar10: {found / name} is missing (expected data_batch_1 .. "
+                            f"data_batch_5 and test_batch)")
+    return found
+
+
+def _cifar10(root: Path) -> Splits:
+    found = _cifar10_dir(root)
 
     def read(names: list[str]) -> TensorSource:
         arrays, labels = [], []
         for name in names:
             path = found / name
-            if not path.exists():
-                raise DataError(f"cifar10: {path} is missing (expected data_batch_1 .. "
-                                f"data_batch_5 and test_batch)")
             with path.open("rb") as f:
                 batch = pickle.load(f, encoding="bytes")
             arrays.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
@@ -322,8 +332,8 @@ def _cifar10(root: Path) -> Splits:
                                       torch.tensor(labels), norm)
 
     norm = Normalization(255.0, CIFAR_MEAN, CIFAR_STD)
-    train_all = read([f"data_batch_{i}" for i in range(1, 6)])
-    test = read(["test_batch"])
+    train_all = read(list(CIFAR10_FILES[:-1]))
+    test = read([CIFAR10_FILES[-1]])
     return _from_training_set("cifar10", train_all, test, min(10_000, len(train_all) // 5),
                               (3, 32, 32), 10, augment=True)
 
@@ -337,11 +347,17 @@ def _image_folder(folder: Path, classes: list[str]) -> list[tuple[str, int]]:
     return samples
 
 
-def _imagenet(root: Path, input_shape: tuple[int, int, int]) -> Splits:
+def _imagenet_dir(root: Path) -> Path:
+    """The ImageFolder root (train/ and val/) under ``root``, or a DataError."""
     found = _find_dir(root, "imagenet", "train")
     if found is None or not (found / "val").is_dir():
         raise DataError(f"imagenet: no ImageFolder layout in {root}; put one folder per class "
                         f"as {root}/train/<class>/*.JPEG and {root}/val/<class>/*.JPEG")
+    return found
+
+
+def _imagenet(root: Path, input_shape: tuple[int, int, int]) -> Splits:
+    found = _imagenet_dir(root)
     try:
         import PIL  # noqa: F401  (decoding happens in loader workers)
     except ImportError:
@@ -490,11 +506,16 @@ def _cityscapes_pairs(root: Path, split: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _cityscapes(root: Path, input_shape: tuple[int, int, int]) -> Splits:
+def _cityscapes_dir(root: Path) -> Path:
     found = _find_dir(root, "cityscapes", "leftImg8bit")
     if found is None or not (found / "gtFine").is_dir():
         raise DataError(f"cityscapes: no Cityscapes layout in {root}; put "
                         f"{_CITYSCAPES_LAYOUT.replace('DIR', str(root))}")
+    return found
+
+
+def _cityscapes(root: Path, input_shape: tuple[int, int, int]) -> Splits:
+    found = _cityscapes_dir(root)
     try:
         import PIL  # noqa: F401  (decoding happens in loader workers)
     except ImportError:
@@ -517,6 +538,27 @@ _READERS = {"cifar10": lambda root, shape: _cifar10(root), "imagenet": _imagenet
             "cityscapes": _cityscapes}
 
 
+def _local_root(name: str, data_dir: str | Path | None) -> Path:
+    data_dir = data_dir or os.environ.get("HWFLOW_DATA")
+    if not data_dir:
+        raise DataError(f"{name} is read from a local directory, never downloaded: pass "
+                        f"--data-dir DIR (or set HWFLOW_DATA) with {_LOCAL[name]}")
+    return Path(data_dir).expanduser()
+
+
+def check_available(name: str, data_dir: str | Path | None = None) -> None:
+    """Raise DataError unless data set ``name`` can be read (its files are where they must
+    be), without reading it: a search checks this before it creates its run directory."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    if name == "cifar10":
+        _cifar10_dir(_local_root(name, data_dir))
+    elif name == "imagenet":
+        _imagenet_dir(_local_root(name, data_dir))
+    elif name == "cityscapes":
+        _cityscapes_dir(_local_root(name, data_dir))
+
+
 def load_splits(name: str, input_shape: tuple[int, int, int], num_classes: int,
                 data_dir: str | Path | None = None, task: str = "classification") -> Splits:
     """The splits of data set ``name`` for a ``task`` model taking ``input_shape`` with
@@ -525,11 +567,7 @@ def load_splits(name: str, input_shape: tuple[int, int, int], num_classes: int,
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     check_task("the model", task, name)
     if name in _LOCAL:
-        data_dir = data_dir or os.environ.get("HWFLOW_DATA")
-        if not data_dir:
-            raise DataError(f"{name} is read from a local directory, never downloaded: pass "
-                            f"--data-dir DIR (or set HWFLOW_DATA) with {_LOCAL[name]}")
-        splits = _READERS[name](Path(data_dir).expanduser(), input_shape)
+        splits = _READERS[name](_local_root(name, data_dir), input_shape)
     elif name == "digits":
         splits = _digits()
     elif name == "synthetic-seg":

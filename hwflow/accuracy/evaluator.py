@@ -58,6 +58,17 @@ class AccuracySettings:
     scheme: str = "dorefa-pact"  # quantizer scheme
 
 
+def check_runnable(settings: AccuracySettings) -> None:
+    """Raise a one-line error unless the data set's files are in place and the device
+    exists here: what would otherwise fail only at the first fine-tune, after a search has
+    created its run directory."""
+    from hwflow.accuracy.data import check_available
+    from hwflow.accuracy.session import resolve_device
+
+    check_available(settings.dataset, settings.data_dir)
+    resolve_device(settings.device)
+
+
 @dataclass(frozen=True)
 class Baseline:
     """The pretrained float model: its validation accuracy and checkpoint."""

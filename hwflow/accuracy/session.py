@@ -42,6 +42,9 @@ def resolve_device(name: str) -> torch.device:
         raise HwflowError(f"--device {name!r}: expected cpu, cuda, cuda:N or auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise HwflowError(f"--device {name}: torch sees no CUDA device here; use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise HwflowError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA "
+                          f"device(s) here, cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     if device.type not in ("cpu", "cuda"):
         raise HwflowError(f"--device {name!r}: expected cpu, cuda, cuda:N or auto")
     return device

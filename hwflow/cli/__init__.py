@@ -14,7 +14,8 @@ from hwflow.errors import HwflowError
 
 
 class HwflowGroup(click.Group):
-    """Turns user errors into one line and a non-zero exit (a traceback only with --debug)."""
+    """Turns user errors, and files that cannot be written or read, into one line and a
+    non-zero exit (a traceback only with --debug)."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -23,6 +24,11 @@ class HwflowGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except OSError as exc:  # a path the user gave cannot be written or read (as asked)
+            if exc.filename is None or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            click.echo(f"error: {exc.filename}: {exc.strerror}", err=True)
             sys.exit(2)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hwflow.config import MAX_BATCH
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import DATAFLOWS
 
@@ -49,7 +50,7 @@ def accelerators() -> None:
 @click.option("--bits", help="Every quantizable layer at W or W,A bits (first/last stay 16).")
 @click.option("--strategy", "strategy_file", type=click.Path(dir_okay=False),
               help="Strategy YAML with per-layer bits.")
-@click.option("--batch", type=click.IntRange(min=1), default=None,
+@click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=None,
               help="Frames processed together [default: 1, or the strategy file's batch].")
 @click.option("--dataflow", type=click.Choice(DATAFLOWS), default=None,
               help="Override the accelerator's dataflow.")
@@ -68,7 +69,7 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
     from hwflow.hw.levels import DEFAULT_OBJECTIVE, estimate
     from hwflow.strategy import load_strategy, parse_bits, uniform_strategy
 
-    if bits and strategy_file:
+    if bits is not None and strategy_file:
         raise HwflowError("give --bits or --strategy, not both")
     strategy = load_strategy(strategy_file) if strategy_file else None
     stored = strategy.extra if strategy else {}
@@ -82,17 +83,18 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
         raise HwflowError("--model is required (or a --strategy file naming its model)")
     if not accel_name:
         raise HwflowError("--accelerator is required (or a --strategy file naming its accelerator)")
-    level = level or stored.get("level", "fine")
-    batch = batch or int(stored.get("batch", 1))
-    dataflow = dataflow or stored.get("dataflow")
-    objective = objective or stored.get("mapper_objective", DEFAULT_OBJECTIVE)
+    level = level or _stored(strategy_file, stored, "level", LEVELS) or "fine"
+    batch = batch or _stored(strategy_file, stored, "batch") or 1
+    dataflow = dataflow or _stored(strategy_file, stored, "dataflow", DATAFLOWS)
+    objective = (objective or _stored(strategy_file, stored, "mapper_objective", OBJECTIVES)
+                 or DEFAULT_OBJECTIVE)
 
     workload = load_workload(model_name)
     accel = load_accelerator(accel_name)
     if dataflow:
         accel = accel.with_dataflow(dataflow)
     if strategy is None:
-        w_bits, a_bits = parse_bits(bits) if bits else (16, 16)
+        w_bits, a_bits = parse_bits(bits) if bits is not None else (16, 16)
         strategy = uniform_strategy(workload, w_bits, a_bits)
     elif strategy.model != workload.name:
         raise HwflowError(f"{strategy_file}: strategy is for model {strategy.model!r}, "
@@ -102,6 +104,24 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
         click.echo(json.dumps(report.to_json(), indent=1))
     else:
         _print_report(report, mappings)
+
+
+def _stored(path: str | None, stored: dict, key: str,
+            allowed: tuple[str, ...] | None = None) -> str | int | None:
+    """A setting a strategy file carries (None when absent), checked like its option:
+    one of ``allowed``, or (without ``allowed``) a batch: a whole number 1..MAX_BATCH."""
+    from hwflow.errors import HwflowError
+    from hwflow.strategy import is_whole
+
+    value = stored.get(key)
+    if value is None:
+        return None
+    if allowed is None and not (is_whole(value) and 1 <= value <= MAX_BATCH):
+        raise HwflowError(f"{path}: key '{key}' is {value!r}; allowed: a whole number "
+                          f"1..{MAX_BATCH}")
+    if allowed is not None and value not in allowed:
+        raise HwflowError(f"{path}: key '{key}' is {value!r}; allowed: {', '.join(allowed)}")
+    return value
 
 
 def _print_report(report, show_mappings: bool) -> None:

@@ -182,6 +182,10 @@ def search(experiment: str, out: str | None, resume: bool, workers: int | None,
         click.echo(f"{stop}; continue with: hwflow search {experiment} --out {out_dir} --resume",
                    err=True)
         sys.exit(130)
+    except KeyboardInterrupt:  # outside a search's generations (setting up, writing reports)
+        click.echo(f"stopped; what was stored stays in {out_dir}: run the command again "
+                   "(with --resume if it holds a run.sqlite)", err=True)
+        sys.exit(130)
     if exp.stages:
         _flow_summary(result)
     else:
@@ -199,6 +203,9 @@ def export(run_dir: str, pick: str, output: str | None) -> None:
 
     from hwflow.runs.reports import export as export_strategy
 
+    if output is not None and not Path(output).parent.is_dir():
+        raise HwflowError(f"-o {output}: folder {Path(output).parent} does not exist; "
+                          "create it or write elsewhere")
     strategy = export_strategy(run_dir, pick, output)
     if output:
         also = (f" and {Path(output).parent / strategy.extra['accelerator']}"
@@ -217,7 +224,7 @@ def plot(run_dir: str) -> None:
     from hwflow.runs.store import STORE_NAME, RunStore
 
     run = open_run(run_dir)  # a flow's directory opens as its final step's
-    with RunStore(run.folder / STORE_NAME) as store:
+    with RunStore(run.folder / STORE_NAME, read_only=True) as store:
         for path in write_plots(run, store):
             click.echo(str(path))
 

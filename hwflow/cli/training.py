@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, Callable
 
 import click
 
 from hwflow.accuracy.schemes import SCHEMES
 from hwflow.accuracy.tasks import METRIC_TEXT
+from hwflow.config import MAX_EPOCHS, MAX_SEED
 
 DIVERGED = "diverged: the loss became NaN or infinite (low-bit PACT can explode); scored 0"
 COMMON_HELP = {
@@ -24,6 +26,19 @@ COMMON_HELP = {
 }
 
 
+class _Epochs(click.FloatRange):
+    """0..MAX_EPOCHS, and a number (click's range lets nan through: it compares false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        epochs = super().convert(value, param, ctx)
+        if math.isnan(epochs):
+            self.fail(f"{value!r} is not a number of epochs", param, ctx)
+        return epochs
+
+
+EPOCHS = _Epochs(0, MAX_EPOCHS)
+
+
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options every training command shares (applied bottom-up, so listed in reverse)."""
     options = [
@@ -32,7 +47,7 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
                           "~/.cache/hwflow]."),
         click.option("--device", default="cpu", show_default=True,
                      help="cpu, cuda, cuda:N or auto (CUDA when present)."),
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
                      help="Seed of training order and initialization."),
         click.option("--data-dir", type=click.Path(file_okay=False), help=COMMON_HELP["data_dir"]),
         click.option("--recipe", help=COMMON_HELP["recipe"]),
@@ -73,14 +88,14 @@ def _strategy(model: str | None, bits: str | None, strategy_file: str | None):
     from hwflow.errors import HwflowError
     from hwflow.strategy import load_strategy, parse_bits, uniform_strategy
 
-    if bits and strategy_file:
+    if bits is not None and strategy_file:
         raise HwflowError("give --bits or --strategy, not both")
     if strategy_file:
         strategy = load_strategy(strategy_file)
         return model or strategy.model, strategy
     if not model:
         raise HwflowError("--model is required (or a --strategy file naming its model)")
-    w_bits, a_bits = parse_bits(bits) if bits else (16, 16)
+    w_bits, a_bits = parse_bits(bits) if bits is not None else (16, 16)
     return model, uniform_strategy(load_workload(model), w_bits, a_bits)
 
 
@@ -89,7 +104,7 @@ def _strategy(model: str | None, bits: str | None, strategy_file: str | None):
 @click.option("--bits", help="Every quantizable layer at W or W,A bits (first/last stay 16).")
 @click.option("--strategy", "strategy_file", type=click.Path(dir_okay=False),
               help="Strategy YAML with per-layer bits.")
-@click.option("--epochs", type=click.FloatRange(min=0), default=None,
+@click.option("--epochs", type=EPOCHS, default=None,
               help="Fine-tune epochs, fractions allowed [default: the recipe's].")
 @click.option("--scheme", type=click.Choice(list(SCHEMES)), default="dorefa-pact",
               show_default=True, help="Quantizers: weights-activations.")
@@ -156,7 +171,7 @@ def pretrain(model_name: str, as_json: bool, **common: Any) -> None:
 @click.option("--strategy", "strategy_file", required=True, type=click.Path(dir_okay=False),
               help="Strategy YAML with per-layer bits (e.g. a run's strategies/hv-leader.yaml).")
 @click.option("--model", "model_name", help="Model [default: the strategy file's].")
-@click.option("--epochs", type=click.FloatRange(min=0), default=None,
+@click.option("--epochs", type=EPOCHS, default=None,
               help="Training epochs from scratch [default: the recipe's].")
 @click.option("--scheme", type=click.Choice(list(SCHEMES)), default="dorefa-pact",
               show_default=True, help="Quantizers: weights-activations.")

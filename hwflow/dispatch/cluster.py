@@ -22,6 +22,7 @@ a machine with N GPUs own one each (see ``claim_gpu``).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import logging
@@ -152,8 +153,10 @@ class DaskDispatch:
         return {"GPU": 1}, with_gpu
 
     def float_accuracy(self) -> float:
-        return self.client.submit(float_accuracy_task, self.job, pure=False,
-                                  resources=self._resources()[0]).result()
+        future = self.client.submit(float_accuracy_task, self.job, pure=False,
+                                    resources=self._resources()[0])
+        with _workers_died("training the float baseline", "fix the cause and run the command again"):
+            return future.result()
 
     def run(self, strategies: Sequence[Strategy]) -> Iterator[tuple[int, AccuracyResult]]:
         from distributed import as_completed
@@ -177,7 +180,11 @@ class DaskDispatch:
                 for i in positions[key]:
                     yield i, result
             for future in as_completed(futures):
-                key, result = futures[future], future.result()
+                key = futures[future]
+                with _workers_died(f"fine-tuning w_bits {list(strategies[positions[key][0]].w_bits)}",
+                                   "every result so far is stored: fix the cause and run the "
+                                   "same command with --resume"):
+                    result = future.result()
                 self._keep(key, strategies[positions[key][0]], result)
                 for i in positions[key]:
                     yield i, result
@@ -200,6 +207,19 @@ class DaskDispatch:
         self.client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextlib.contextmanager
+def _workers_died(task: str, then: str) -> Iterator[None]:
+    """Dask gives up on a task after its workers died three times (``KilledWorker``): one
+    line for the user, saying what to do ``then`` (results stored before it stay)."""
+    from distributed import KilledWorker
+
+    try:
+        yield
+    except KilledWorker:
+        raise ParallelError(f"Dask workers died three times {task} (out of memory? killed?); "
+                            f"{then}") from None
 
 
 def local_processes(workers: int, job: WorkerJob) -> DaskDispatch:

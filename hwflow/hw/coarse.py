@@ -1,4 +1,4 @@
-"""Coarse level: the CNN and the arithmetic only (SPEC §3).
+"""Coarse level: the CNN and the arithmetic only (HW-FlowQ's Coarse level).
 
 MACs, Frac.OPs (Eq. 5), ideal DRAM traffic (every input, weight and output moved exactly
 once, packed word-aligned at its own bitwidth) and ideal cycles (the array fully busy).

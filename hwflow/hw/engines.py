@@ -1,4 +1,4 @@
-"""Arithmetic of the compute engines (SPEC §3): speedups, packing, MAC throughput.
+"""Arithmetic of the compute engines (HW-FlowQ's vectorized and bit-serial engines): speedups, packing, MAC throughput.
 
 Vectorized (SIMD, word-aligned): V = floor(b_max / max(b_W, b_A)) operands per RF word and
 MACs per instruction. Bit-serial (Loom-like): one MAC takes b_W·b_A cycles on a lane,

@@ -1,4 +1,4 @@
-"""Mid level: DRAM ↔ on-chip buffer, compute assumed ideal (SPEC §3).
+"""Mid level: DRAM ↔ on-chip buffer, compute assumed ideal (HW-FlowQ's Mid level).
 
 Each layer is tiled for the global buffer at its quantized sizes; the tiling (tile sizes
 and the order of the DRAM-level loops) that moves the fewest DRAM bits wins. Latency is the

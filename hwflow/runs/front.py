@@ -1,4 +1,4 @@
-"""Front selection (SPEC §2): the non-dominated set, its hypervolume, and the leaders.
+"""Front selection (HW-FlowQ's genetic search): the non-dominated set, its hypervolume, and the leaders.
 
 The array functions take objective values in minimization form (accuracy negated), one
 row per solution, one column per objective; ``front_of``, ``front_hypervolume`` and

@@ -114,7 +114,7 @@ def open_run(folder: str | Path) -> RunView:
     path = folder / STORE_NAME
     if not path.exists():
         raise RunError(f"{folder}: not a run directory (no {STORE_NAME})")
-    with RunStore(path) as store:
+    with RunStore(path, read_only=True) as store:
         final_step = store.get_meta(FINAL_STEP)
         if final_step is None:
             meta = RunMeta.load(store)
@@ -204,8 +204,8 @@ def _picked(run: RunView, pick: str) -> Evaluation:
     except ValueError:
         raise HwflowError(f"--pick {pick!r}: choose {', '.join(PICKS)} or an id from "
                           "pareto.csv") from None
-    with RunStore(run.folder / STORE_NAME) as store:
-        e = store.evaluation(eval_id)
+    with RunStore(run.folder / STORE_NAME, read_only=True) as store:
+        e = store.evaluation(eval_id) if 0 < eval_id < 2**63 else None  # SQLite's integers
     if e is None:
         raise RunError(f"--pick {eval_id}: no evaluation with that id in {run.folder / STORE_NAME}")
     return e

@@ -10,6 +10,7 @@ for the error message.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -17,7 +18,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from hwflow.errors import HwflowError
 
@@ -87,6 +88,41 @@ def run_store_path(out: Path, resume: bool) -> Path:
     return store_path
 
 
+@contextlib.contextmanager
+def run_directory(out: Path, resume: bool) -> Iterator[Callable[[], None]]:
+    """``out`` for a new run (or, with ``resume``, the run in it), locked for this process
+    (``RunLock``); the body sets the run up and calls the function it is given once the run
+    has started. Nothing is created when ``out`` cannot take the run; if the body fails
+    before the run started, what this new run created (its store, lock and folders) is
+    removed, so that the corrected command is not refused as "already holds a run". A
+    resumed or started run is never touched."""
+    store_path = run_store_path(out, resume)  # before anything exists: a refusal writes nothing
+    if resume:
+        RunStore(store_path, read_only=True).close()  # refuses a store that is not hwflow's
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    started = False
+
+    def mark_started() -> None:
+        nonlocal started
+        started = True
+
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        new_store = not resume and not store_path.exists()  # checked again, holding the lock
+        try:
+            yield mark_started
+        except BaseException:
+            if not started and new_store:  # nobody else can be using it: we hold the lock
+                for name in (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", LOCK_NAME):
+                    (out / name).unlink(missing_ok=True)
+            raise
+        finally:
+            if not started:
+                for folder in created:
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
+
+
 @dataclass(frozen=True)
 class Evaluation:
     id: int
@@ -143,16 +179,60 @@ def _evaluation(row: tuple) -> Evaluation:
 
 
 class RunStore:
-    def __init__(self, path: str | Path) -> None:
+    """run.sqlite, opened for writing (a new or resumed run) or ``read_only`` (export, plot,
+    reports). Either way a file that is not a hwflow store is refused before anything is
+    written to it."""
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = Path(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
-        self.db.executescript(_SCHEMA)
+        if self.path.exists() and not self.path.is_file():
+            raise RunError(f"{self.path}: not a file, so not a hwflow run store")
+        if read_only and not self.path.exists():
+            raise RunError(f"{self.path}: no such run store")
+        try:
+            self.db = self._connect(read_only)
+        except sqlite3.Error as exc:
+            raise RunError(f"{self.path}: cannot be opened as a hwflow run store ({exc})") from None
+        try:
+            self._check_is_hwflow(read_only)
+            if not read_only:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
+                self.db.executescript(_SCHEMA)
+                if self.get_meta("schema_version") is None:
+                    self.set_meta("schema_version", SCHEMA_VERSION)
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise RunError(f"{self.path}: not a hwflow run store ({exc})") from None
+        except RunError:
+            self.db.close()
+            raise
+
+    def _connect(self, read_only: bool) -> sqlite3.Connection:
+        if not read_only:
+            return sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        # Read-only. Without a -wal file no writer is active and the store is complete, so
+        # it opens as immutable: SQLite then creates no -wal or -shm beside it, which a
+        # read-only WAL connection otherwise leaves behind.
+        wal = self.path.with_name(self.path.name + "-wal")
+        uri = self.path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?immutable=1")
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+
+    def _check_is_hwflow(self, read_only: bool) -> None:
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            if read_only:
+                raise RunError(f"{self.path}: an empty database, not a hwflow run store")
+            return  # a new store
+        row = (self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+               if "meta" in tables else None)
+        if row is None:
+            raise RunError(f"{self.path}: holds another program's tables "
+                           f"({', '.join(sorted(tables)[:5])}), not a hwflow run; choose another --out")
+        for (key,) in self.db.execute("SELECT key FROM meta").fetchall():
+            self.get_meta(key)  # every value JSON, as hwflow writes them
         version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION:
             raise RunError(f"{self.path}: written by another hwflow version "
                            f"(schema {version}, this one reads {SCHEMA_VERSION})")
 
@@ -169,7 +249,13 @@ class RunStore:
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except (TypeError, json.JSONDecodeError):
+            raise RunError(f"{self.path}: meta key {key!r} is not JSON ({str(row[0])[:40]!r}); "
+                           "the store was not written by hwflow") from None
 
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))

@@ -24,7 +24,15 @@ from hwflow.metrics import HARDWARE_METRICS
 from hwflow.runs import reports
 from hwflow.runs.front import front_hypervolume, front_of
 from hwflow.runs.meta import RunMeta
-from hwflow.runs.store import STORE_NAME, Evaluation, GenerationRow, RunError, RunLock, RunStore, run_store_path
+from hwflow.runs.store import (
+    STORE_NAME,
+    Evaluation,
+    GenerationRow,
+    RunError,
+    RunStore,
+    run_directory,
+    run_store_path,
+)
 from hwflow.search.costs import AcceleratorCosts, HardwareTable
 from hwflow.search.experiment import Experiment
 from hwflow.search.fitness import Fitness, FitnessStats
@@ -41,8 +49,8 @@ if TYPE_CHECKING:
 class SearchStopped(Exception):
     """Ctrl-C (or SIGTERM) stopped the run; everything evaluated so far is stored."""
 
-    def __init__(self, out: Path, generation: int) -> None:
-        super().__init__(f"stopped after generation {generation}; everything evaluated is "
+    def __init__(self, out: Path, generation: int, unit: str = "generation") -> None:
+        super().__init__(f"stopped after {unit} {generation}; everything evaluated is "
                          f"stored in {out / STORE_NAME}")
         self.out, self.generation = out, generation
 
@@ -96,8 +104,9 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
     the initial population (a flow's refinement seeds it with the front of the stage above;
     random genomes fill the rest)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out), contextlib.ExitStack() as owned:
+    if exp.uses_accuracy and accuracy is None:
+        check_can_start(exp)
+    with run_directory(out, resume) as started, contextlib.ExitStack() as owned:
         store_path = run_store_path(out, resume)
         if exp.uses_accuracy and accuracy is None:
             # before the store exists: a cluster that cannot be reached leaves no run behind
@@ -109,7 +118,18 @@ def run_search(exp: Experiment, out: str | Path, resume: bool = False,
             except KeyboardInterrupt:  # e.g. while the float baseline trains
                 history = store.generations(exp.config.level)
                 raise SearchStopped(out, history[-1].generation if history else 0) from None
+            started()  # from here on the run is kept, to be resumed
             return session.run(plots)
+
+
+def check_can_start(exp: Experiment) -> None:
+    """What fails only once a search is under way, checked before it writes anything: the
+    data set's files and the device (here, or on local workers; a Dask cluster's machines
+    have their own, which this machine cannot see)."""
+    from hwflow.accuracy.evaluator import check_runnable
+
+    if exp.config.execution.scheduler is None:
+        check_runnable(accuracy_settings(exp))
 
 
 def first_difference(stored: Any, current: Any, path: str = "") -> str | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hwflow.catalog import load_workload, model_entry
-from hwflow.config import Strict, read_yaml, validate
+from hwflow.config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import DEFAULT_OBJECTIVE, LEVELS, Level, Objective
 from hwflow.hw.spec import Accelerator, Dataflow, EngineKind
@@ -28,7 +28,7 @@ from hwflow.search.objectives import Constraint
 from hwflow.search.paths import relative_to, resolve_path
 from hwflow.search.presets import PRESETS
 from hwflow.search.references import AcceleratorRef, ModelRef, accelerator_of
-from hwflow.search.space.accelerator_genes import AcceleratorGenesConfig, AcceleratorSpace
+from hwflow.search.space.accelerator_genes import GENE_MAX, AcceleratorGenesConfig, AcceleratorSpace
 from hwflow.search.space.genome import BitGenome
 from hwflow.search.stages import check_stages, stage_config
 from hwflow.workload import Workload
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 
 AlgorithmName = Literal["nsga2", "soga"]  # hwflow.search.ga.algorithms.make_algorithm
+# Far beyond any useful budget; they keep pymoo's arrays and loops finite.
+MAX_POPULATION = 100_000
+MAX_GENERATIONS = 1_000_000
 
 
 class ConstraintsConfig(Strict):
@@ -62,7 +65,7 @@ class ConstraintsConfig(Strict):
 class FinetuneConfig(Strict):
     """How ψ is measured: a brief quantization-aware fine-tune (hwflow.accuracy)."""
 
-    epochs: float | None = Field(None, gt=0, description="default: the preset's")
+    epochs: float | None = Field(None, gt=0, le=MAX_EPOCHS, description="default: the preset's")
     recipe: str | None = None
     scheme: str = "dorefa-pact"
     data_dir: str | None = None
@@ -104,7 +107,7 @@ class ExecutionConfig(Strict):
         return resolve_path(value) if value is not None and value.endswith(".json") else value
 
 
-# What a flow stage may try as its inputs (SPEC §4): Coarse the network and its bitwidths,
+# What a flow stage may try as its inputs (HW-FlowQ's refinement and abstraction): Coarse the network and its bitwidths,
 # Mid the memory hierarchy, Fine the compute architecture.
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "coarse": ("model", "bits", "tied_bits"),
@@ -121,17 +124,18 @@ class CandidateConfig(Strict):
     model: str | None = None
     bits: list[int] | None = None
     tied_bits: bool | None = None
-    buffer_kb: float | None = Field(None, gt=0)
-    dram_bandwidth: float | None = Field(None, gt=0, description="bytes per cycle")
-    batch: int | None = Field(None, ge=1)
-    rows: int | None = Field(None, ge=1)
-    cols: int | None = Field(None, ge=1)
-    rf_filter_words: int | None = Field(None, ge=1)
-    rf_fmap_words: int | None = Field(None, ge=1)
-    rf_psum_words: int | None = Field(None, ge=1)
+    buffer_kb: float | None = Field(None, gt=0, le=GENE_MAX["buffer_kb"])
+    dram_bandwidth: float | None = Field(None, gt=0, le=GENE_MAX["dram_bandwidth"],
+                                         description="bytes per cycle")
+    batch: int | None = Field(None, ge=1, le=MAX_BATCH)
+    rows: int | None = Field(None, ge=1, le=GENE_MAX["rows"])
+    cols: int | None = Field(None, ge=1, le=GENE_MAX["cols"])
+    rf_filter_words: int | None = Field(None, ge=1, le=GENE_MAX["rf_filter_words"])
+    rf_fmap_words: int | None = Field(None, ge=1, le=GENE_MAX["rf_fmap_words"])
+    rf_psum_words: int | None = Field(None, ge=1, le=GENE_MAX["rf_psum_words"])
     dataflow: Dataflow | None = None
     engine: EngineKind | None = None
-    lanes: int | None = Field(None, ge=1)
+    lanes: int | None = Field(None, ge=1, le=GENE_MAX["lanes"])
 
     def inputs(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -145,8 +149,8 @@ class StageConfig(Strict):
     constraints: ConstraintsConfig = ConstraintsConfig()
     min_feasible: int = Field(1, ge=1, description="front members that must meet the constraints")
     algorithm: AlgorithmName | None = None
-    population: int | None = Field(None, ge=2)
-    generations: int | None = Field(None, ge=1)
+    population: int | None = Field(None, ge=2, le=MAX_POPULATION)
+    generations: int | None = Field(None, ge=1, le=MAX_GENERATIONS)
     candidates: list[CandidateConfig] = Field(default_factory=lambda: [CandidateConfig()],
                                               min_length=1)
 
@@ -172,14 +176,14 @@ class ExperimentConfig(Strict):
     dataset: str | None = None
     accelerator: AcceleratorRef
     dataflow: Dataflow | None = None
-    batch: int = Field(1, ge=1)
+    batch: int = Field(1, ge=1, le=MAX_BATCH)
     accelerator_genes: AcceleratorGenesConfig | None = None
     level: Level = "fine"
     mapper_objective: Objective = DEFAULT_OBJECTIVE
     algorithm: AlgorithmName = "nsga2"
     preset: Literal[tuple(PRESETS)] = "quick"  # type: ignore[valid-type]
-    population: int | None = Field(None, ge=2)
-    generations: int | None = Field(None, ge=1)
+    population: int | None = Field(None, ge=2, le=MAX_POPULATION)
+    generations: int | None = Field(None, ge=1, le=MAX_GENERATIONS)
     objectives: list[Literal[METRICS]] | None = Field(None, min_length=1)  # type: ignore[valid-type]
     constraints: ConstraintsConfig = ConstraintsConfig()
     bits: list[int] | None = None
@@ -187,7 +191,7 @@ class ExperimentConfig(Strict):
     keep_ends: bool = True
     end_bits: int = Field(16, ge=1, le=32)
     mutation_prob: float = Field(0.4, ge=0, le=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     soga: SogaConfig = SogaConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     execution: ExecutionConfig = ExecutionConfig()
@@ -405,7 +409,7 @@ class Experiment:
             data[section].pop(key)
         return data
 
-    # --- flows (SPEC §4) -----------------------------------------------------------------
+    # --- flows (HW-FlowQ's refinement and abstraction) ----------------------------------
 
     @property
     def stages(self) -> list[StageConfig]:

@@ -1,4 +1,4 @@
-"""The multi-level flow (SPEC §4): refine down Coarse → Mid → Fine, abstract back up.
+"""The multi-level flow (HW-FlowQ's refinement and abstraction): refine down Coarse → Mid → Fine, abstract back up.
 
 A flow experiment declares ordered ``stages``, each with objectives, constraints and
 candidate inputs (Coarse: CNNs and bit sets; Mid: buffer sizes, DRAM bandwidths, batch;
@@ -34,8 +34,22 @@ from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.hw.tiling import MappingError
 from hwflow.runs import reports
 from hwflow.runs.front import violation
-from hwflow.runs.store import STORE_NAME, FlowStep, RunError, RunLock, RunStore, run_store_path
-from hwflow.search.driver import Progress, RunResult, SearchStopped, check_settings, run_search
+from hwflow.runs.store import (
+    STORE_NAME,
+    FlowStep,
+    RunError,
+    RunStore,
+    run_directory,
+    run_store_path,
+)
+from hwflow.search.driver import (
+    Progress,
+    RunResult,
+    SearchStopped,
+    check_can_start,
+    check_settings,
+    run_search,
+)
 from hwflow.search.experiment import Experiment
 from hwflow.strategy import Strategy, StrategyError
 
@@ -60,15 +74,27 @@ def run_flow(exp: Experiment, out: str | Path, resume: bool = False,
     """Run (or continue) the flow ``exp`` declares into ``out``. ``accuracy`` makes each
     step's accuracy dispatch (default: the driver's); ``announce`` hears one line per step."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
+    if accuracy is None and any("accuracy" in s.objectives or s.constraints.accuracy_min is not None
+                                for s in exp.stages):
+        check_can_start(exp)
+    with run_directory(out, resume) as started:
         store_path = run_store_path(out, resume)
         with RunStore(store_path) as store:
             check_settings(exp, out, store)
             store.set_meta("name", exp.name)
             if store.get_meta("status") is None:
                 store.set_meta("status", "running")
-            return _Flow(exp, out, store, accuracy, progress, plots, announce).run()
+            flow = _Flow(exp, out, store, accuracy, progress, plots, announce)
+            try:
+                result = flow.run()
+            except KeyboardInterrupt:  # between two steps (a step's search stops itself)
+                started()  # to be resumed, as the message says
+                raise SearchStopped(out, len(flow.path), unit="flow step") from None
+            finally:  # started once a step has recorded or stored something
+                if flow.path or any((out / STEPS_DIR).glob(f"*/{STORE_NAME}")):
+                    started()
+            started()
+            return result
 
 
 class _Flow:

@@ -1,4 +1,4 @@
-"""Named search budgets: the paper's settings (SPEC §2 table) and a quick one for digits.
+"""Named search budgets: the paper's settings (HW-FlowQ's GA settings) and a quick one for digits.
 
 Generations count as in pymoo: generation 1 is the random initial population, so a run
 evaluates about population × generations individuals.

@@ -1,4 +1,4 @@
-"""A multi-level flow's stages (SPEC §4): the single-level experiment each stage runs.
+"""A multi-level flow's stages (HW-FlowQ's refinement and abstraction): the single-level experiment each stage runs.
 
 A stage's experiment is the flow's, with the stage's level, objectives and constraints,
 and the inputs it tries (inherited from the stages above plus its candidate's own).

@@ -22,17 +22,18 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from hwflow.accelerator_knobs import apply_genes
 from hwflow.accuracy.schemes import SCHEMES
 from hwflow.catalog import is_path, load_accelerator, load_workload
-from hwflow.config import ConfigError, Strict, read_yaml, validate
+from hwflow.config import MAX_BATCH, MAX_EPOCHS, MAX_SEED, ConfigError, Strict, read_yaml, validate
 from hwflow.errors import HwflowError
 from hwflow.hw.levels import LEVELS, OBJECTIVES
 from hwflow.hw.spec import Accelerator, Dataflow, check_bits
@@ -68,6 +69,9 @@ class PlotConfig(Strict):
     style: str | None = None
     logx: bool = False
     logy: bool = False
+
+
+MAX_POINTS = 1000  # each is validated on load (a search point in milliseconds)
 
 
 class SweepConfig(Strict):
@@ -107,6 +111,14 @@ class SweepConfig(Strict):
                                  "one place")
         return value
 
+    @model_validator(mode="after")
+    def _size(self) -> SweepConfig:
+        count = math.prod(len(v) for v in self.grid.values()) * max(1, len(self.points))
+        if count > MAX_POINTS:
+            raise ValueError(f"the grid and points make {count:,} sweep points; at most "
+                             f"{MAX_POINTS:,} (split the sweep)")
+        return self
+
     @field_validator("plot")
     @classmethod
     def _plot(cls, value: PlotConfig | None, info: ValidationInfo) -> PlotConfig | None:
@@ -132,9 +144,9 @@ class AccuracyConfig(FinetuneConfig):
     experiment's ``finetune`` settings, plus the data set and seed a search sets elsewhere)."""
 
     dataset: str | None = None  # default: the model's own
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, le=MAX_EPOCHS)
     scheme: Literal[tuple(SCHEMES)] = "dorefa-pact"  # type: ignore[valid-type]
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 class EvaluatePoint(Strict):
@@ -146,7 +158,7 @@ class EvaluatePoint(Strict):
     buffer_kb: float | None = Field(None, gt=0, description="override the global buffer (KiB)")
     dram_bandwidth: float | None = Field(None, gt=0, description="override, bytes per cycle")
     level: Literal[LEVELS] = "fine"  # type: ignore[valid-type]
-    batch: int = Field(1, ge=1)
+    batch: int = Field(1, ge=1, le=MAX_BATCH)
     objective: Literal[OBJECTIVES] = "latency"  # type: ignore[valid-type]
     keep_ends: bool = True
     end_bits: int = Field(16, ge=1, le=32)

@@ -69,7 +69,7 @@ def _point_state(folder: Path, exp: Experiment) -> str:
     store_path = folder / STORE_NAME
     if not store_path.exists():
         return "new"
-    with RunStore(store_path) as store:  # finished with these settings: the check a resume makes
+    with RunStore(store_path, read_only=True) as store:  # finished with these settings: the check a resume makes
         done = (store.get_meta("status") in FINISHED
                 and first_difference(store.get_meta("experiment"), exp.settings()) is None)
     return "finished" if done else "unfinished"
@@ -80,7 +80,7 @@ def _front_folder(folder: Path, exp: Experiment) -> Path | None:
     the flow found no stage path that meets its constraints)."""
     if not exp.stages:
         return folder
-    with RunStore(folder / STORE_NAME) as store:
+    with RunStore(folder / STORE_NAME, read_only=True) as store:
         done = [step for step in store.flow_steps() if step.outcome == "done"]
     return folder / done[-1].folder if done and done[-1].folder else None
 
@@ -117,7 +117,7 @@ def _search_point(sweep: Sweep, index: int, out: Path, progress: SweepProgress |
     if front_folder is None:
         return PointResult(point, f"{shown}, flow failed", folder=folder)
     run = reports.open_run(front_folder)
-    with RunStore(front_folder / STORE_NAME) as store:
+    with RunStore(front_folder / STORE_NAME, read_only=True) as store:
         history = store.generations(run.meta.level)
     return PointResult(point, shown, folder=folder, run=run, history=history)
 

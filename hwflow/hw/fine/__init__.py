@@ -1,4 +1,4 @@
-"""Fine level of the hardware model (SPEC §3): a loop-nest mapper over spatial unrolling,
+"""Fine level of the hardware model (HW-FlowQ's Fine level): a loop-nest mapper over spatial unrolling,
 tiling and loop orders per dataflow, with per-action energy costs.
 
 - ``mapspace``: which mappings exist per dataflow (RS, WS, OS) and engine;

@@ -296,7 +296,7 @@ def rf_packing(engine: int, w_bits: int, a_bits: int, b_max: int,
                word_bits: int) -> tuple[int, int, int, int, int, int]:
     """How filter, fmap and psum values sit in RF words, as (per, each) pairs: ``per``
     values share ``each`` words. A vectorized engine keeps its operands packed V to a word
-    (SPEC §3: a packed operand takes 1/V of a word); a bit-serial one packs them
+    (HW-FlowQ: a packed operand takes 1/V of a word); a bit-serial one packs them
     word-aligned at their own width; partial sums take b_max bits each."""
     def one(bits: int) -> tuple[int, int]:
         return (word_bits // bits, 1) if bits <= word_bits else (1, ceil_div(bits, word_bits))
@@ -337,7 +337,7 @@ def rf_rates(dataflow: int, vectorized: bool, v: int, ueff: float, pack_w: float
     pass loop ``v`` (1: output channels, 2: batch×folds; -1: none), ``ueff`` of them busy.
 
     Lanes share one read of an operand they all use; distinct operands come packed (V per
-    word on a vectorized engine, SPEC §3; word-aligned on a bit-serial one). Every lane
+    word on a vectorized engine, as in HW-FlowQ; word-aligned on a bit-serial one). Every lane
     computes its own output, so each keeps its own b_max psum and psum traffic per MAC
     does not fall with the lanes (HW-FlowQ §3.3.1). Only the operands a dataflow holds in
     the RF are read from it (Eyeriss ISCA'16's taxonomy): RS all three, WS the filter

@@ -12,7 +12,7 @@ from hwflow.search.ga.soga import soga_algorithm
 
 class SeededSampling(Sampling):
     """The initial population: the given genomes first (a refined flow stage starts from
-    the front of the stage above, SPEC §4), random integer genomes for the rest."""
+    the front of the stage above, as HW-FlowQ's refinement does), random integer genomes for the rest."""
 
     def __init__(self, seeds: np.ndarray) -> None:
         super().__init__()

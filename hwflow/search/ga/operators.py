@@ -1,4 +1,4 @@
-"""The paper's genetic operators as pymoo operators (SPEC §2).
+"""The paper's genetic operators as pymoo operators (HW-FlowQ's genetic search).
 
 Both act on loci: a locus is one layer's (b_W, b_A) (one gene when tied) or, later, one
 accelerator gene. The problem says which locus each gene belongs to (``gene_locus``);

@@ -1,4 +1,4 @@
-"""SOGA: the single-objective GA of HW-FlowQ (SPEC §2, Eq. 1), on stock pymoo pieces.
+"""SOGA: the single-objective GA of HW-FlowQ (its Eq. 1), on stock pymoo pieces.
 
 Fitness F = (1 − (ψ* − ψ)/t) · log(φ*/φ): ψ*, φ* are the accuracy and the hardware metric
 of the uncompressed network, t the tolerated accuracy drop; a drop ≥ t makes F ≤ 0.

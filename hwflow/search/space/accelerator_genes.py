@@ -1,4 +1,4 @@
-"""Accelerator genes: the design knobs co-searched with the bitwidths (SPEC §6).
+"""Accelerator genes: the design knobs co-searched with the bitwidths (beyond HW-FlowQ, as JAQ and NAHAS do).
 
 An experiment's ``accelerator_genes:`` names knobs of its base accelerator and, for each,
 either one value (the knob is fixed, e.g. the buffer a flow stage inherited) or the
@@ -12,13 +12,14 @@ What each knob does to the accelerator is ``hwflow.accelerator_knobs``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, get_args
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hwflow.accelerator_knobs import apply_genes, engine_of
-from hwflow.config import Strict
+from hwflow.config import MAX_BATCH, MAX_BUFFER_KB, MAX_PES_PER_SIDE, MAX_WORDS, Strict
 from hwflow.hw.spec import Accelerator, Dataflow, EngineKind
 
 GENE_NAMES: tuple[str, ...] = ("rows", "cols", "buffer_kb", "rf_filter_words", "rf_fmap_words",
@@ -53,6 +54,11 @@ class GeneRange(Strict):
 WHOLE_GENES = ("rows", "cols", "rf_filter_words", "rf_fmap_words", "rf_psum_words", "lanes", "batch")
 NAMED_GENES: dict[str, tuple[str, ...]] = {"dataflow": get_args(Dataflow),
                                            "engine": get_args(EngineKind)}
+# The accelerator schema's bounds (hwflow.config), for the knobs that set those fields.
+GENE_MAX: dict[str, float] = {"rows": MAX_PES_PER_SIDE, "cols": MAX_PES_PER_SIDE,
+                              "buffer_kb": MAX_BUFFER_KB, "rf_filter_words": MAX_WORDS,
+                              "rf_fmap_words": MAX_WORDS, "rf_psum_words": MAX_WORDS,
+                              "lanes": 64, "dram_bandwidth": 1e9, "batch": MAX_BATCH}
 
 
 def _choices(name: str, raw: Any) -> tuple[Any, ...]:
@@ -72,6 +78,10 @@ def _choices(name: str, raw: Any) -> tuple[Any, ...]:
     else:
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
             raise ValueError(f"choices must be numbers, got {values}")
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"choices must be finite numbers, got {values}")
+        if name in GENE_MAX and max(values) > GENE_MAX[name]:
+            raise ValueError(f"choices must be at most {GENE_MAX[name]:g}, got {max(values):g}")
         if name in WHOLE_GENES:
             if any(float(v) != int(v) for v in values):
                 raise ValueError(f"choices must be whole numbers, got {values}")

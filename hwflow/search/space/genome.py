@@ -1,4 +1,4 @@
-"""The genome: one locus per searched layer holding (b_W, b_A) as allele indices (SPEC §2).
+"""The genome: one locus per searched layer holding (b_W, b_A) as allele indices (HW-FlowQ's genetic search).
 
 A genome is a vector of integer genes. Each searched layer is one locus of two genes
 (w index, a index) or, when bitwidths are tied, of one gene (b_W = b_A). Layers kept at a
