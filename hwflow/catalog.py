@@ -1,7 +1,8 @@
 """Find catalog entries by name: accelerators (YAML) and models (Python + layer tables).
 
 The catalogs are the top-level ``accelerators/`` and ``models/`` folders of the checkout;
-a user's own file (``my_chip.yaml``, ``my_net.py``) works everywhere a name does.
+a user's own file (``my_chip.yaml``, ``my_net.py``, ``my_net.onnx``) works everywhere a name
+does. The functions here are the one model resolution every command goes through.
 
 A model file defines builders ``def NAME(num_classes=...) -> nn.Module`` and a module-level
 ``MODELS`` dict mapping catalog names to ``ModelInfo``-style dicts:
@@ -28,6 +29,8 @@ ACCELERATOR_DIR = ROOT / "accelerators"
 MODEL_DIR = ROOT / "models"
 TABLE_SUFFIX = ".layers.json"
 TASKS = ("classification", "segmentation")  # what ψ measures: top-1 accuracy or mean IoU
+ONNX_SUFFIX = ".onnx"
+ONNX_BUILDER = "onnx"  # ModelEntry.builder of an ONNX file: the graph is the model
 
 
 class CatalogError(HwflowError):
@@ -37,7 +40,7 @@ class CatalogError(HwflowError):
 def is_path(name: str) -> bool:
     """A file reference (``my.yaml``, ``dir/net.py``, ``net.py:NAME``) rather than a catalog name."""
     head = name.split(":")[0]
-    return "/" in head or head.endswith((".yaml", ".yml", ".py"))
+    return "/" in head or head.endswith((".yaml", ".yml", ".py", ONNX_SUFFIX))
 
 
 # --- accelerators -----------------------------------------------------------------------
@@ -80,6 +83,10 @@ class ModelEntry:
     @property
     def table_path(self) -> Path:
         return self.file.parent / f"{self.name}{TABLE_SUFFIX}"
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.builder == ONNX_BUILDER
 
 
 def _load_python_file(path: Path) -> ModuleType:
@@ -155,12 +162,15 @@ def model_names() -> list[str]:
 
 
 def model_entry(name_or_path: str) -> ModelEntry:
-    """Catalog name, or ``path/to/net.py`` (its only model, or ``path.py:name``)."""
+    """Catalog name, ``path/to/net.py`` (its only model, or ``path.py:name``) or
+    ``path/to/net.onnx``."""
     if is_path(name_or_path):
         file, _, wanted = name_or_path.partition(":")
         path = Path(file)
         if not path.exists():
             raise CatalogError(f"{path}: no such model file")
+        if path.suffix == ONNX_SUFFIX:
+            return _onnx_entry(path, wanted)
         entries = _entries_of(path, _load_python_file(path))
         if not wanted:
             if len(entries) > 1:
@@ -173,12 +183,30 @@ def model_entry(name_or_path: str) -> ModelEntry:
     index = _catalog_index()
     if name_or_path not in index:
         raise CatalogError(f"unknown model {name_or_path!r}; choose one of: "
-                           f"{', '.join(sorted(index))} (or give a .py file)")
+                           f"{', '.join(sorted(index))} (or give a .py or .onnx file)")
     return index[name_or_path]
+
+
+def _onnx_entry(path: Path, wanted: str) -> ModelEntry:
+    from hwflow.onnx_import import read_onnx
+
+    if wanted:
+        raise CatalogError(f"{path}: an ONNX file holds one model; drop ':{wanted}'")
+    model = read_onnx(path)
+    return ModelEntry(name=model.workload.name, file=model.path, builder=ONNX_BUILDER,
+                      input_shape=model.input_shape, num_classes=model.num_classes,
+                      dataset="synthetic")
 
 
 def build_model(entry: ModelEntry, num_classes: int | None = None) -> Any:
     """Instantiate the torch module of a catalog or user model (imports torch)."""
+    if entry.is_onnx:
+        from hwflow.onnx_import import to_torch
+
+        if num_classes not in (None, entry.num_classes):
+            raise CatalogError(f"{entry.file}: the graph has {entry.num_classes} outputs; an "
+                               f"ONNX model cannot be rebuilt for {num_classes} classes")
+        return to_torch(entry.file)
     module = _load_python_file(entry.file)
     builder = getattr(module, entry.builder, None)
     if builder is None:
@@ -197,6 +225,10 @@ def build_model(entry: ModelEntry, num_classes: int | None = None) -> Any:
 def load_workload(name_or_path: str) -> Workload:
     """Layer shapes of a model: from its table if it has one, else by tracing (torch)."""
     entry = model_entry(name_or_path)
+    if entry.is_onnx:
+        from hwflow.onnx_import import read_onnx
+
+        return read_onnx(entry.file).workload
     if entry.table_path.exists() and entry.file.parent == MODEL_DIR:
         return _table_workload(entry.name)
     return trace_workload(entry)

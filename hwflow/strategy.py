@@ -36,6 +36,12 @@ class Strategy:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
+    def model_ref(self) -> str:
+        """How to load the model: its file (``model_file``, kept for a user's model file),
+        else the catalog name."""
+        return str(self.extra.get("model_file") or self.model)
+
+    @property
     def w_bits(self) -> tuple[int, ...]:
         return tuple(layer.w_bits for layer in self.layers)
 

@@ -12,7 +12,7 @@ torch definition, so the hardware model never needs torch; ``extract_workload`` 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -103,6 +103,8 @@ class Workload:
 
     name: str
     layers: tuple[Layer, ...]
+    # Ops of an imported graph left out as MAC-free ("Relu x19"); not part of the identity.
+    skipped_ops: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def macs(self) -> int:

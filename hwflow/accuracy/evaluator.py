@@ -98,13 +98,17 @@ class AccuracyEvaluator:
         self.recipe: Recipe = get_recipe(settings.recipe, settings.dataset)
         self.cache_dir = Path(settings.cache_dir).expanduser() if settings.cache_dir \
             else default_cache_dir()
-        self.store = ResultStore(self.cache_dir / "accuracy.sqlite")
         self._baseline_state: State | None = None
 
     @property
     def metric(self) -> str:
         """What ``accuracy`` holds for this model: ``top1`` or ``miou``."""
         return METRICS[self.entry.task]
+
+    @cached_property
+    def store(self) -> ResultStore:
+        """Opened (and created) on first use: naming a checkpoint creates nothing."""
+        return ResultStore(self.cache_dir / "accuracy.sqlite")
 
     # --- identities ---------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ def accelerators() -> None:
 
 
 @click.command()
-@click.option("--model", "model_name", help="Catalog model name or path/to/net.py.")
+@click.option("--model", "model_name", help="Catalog model name, path/to/net.py or net.onnx.")
 @click.option("--accelerator", "accel_name", help="Catalog accelerator name or my_chip.yaml.")
 @click.option("--level", type=click.Choice(LEVELS), default=None,
               help="Abstraction level [default: fine, or the strategy file's level].")
@@ -73,7 +73,7 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
         raise HwflowError("give --bits or --strategy, not both")
     strategy = load_strategy(strategy_file) if strategy_file else None
     stored = strategy.extra if strategy else {}
-    model_name = model_name or (strategy.model if strategy else None)
+    model_name = model_name or (strategy.model_ref if strategy else None)
     if not accel_name and stored.get("accelerator"):
         accel_name = str(stored["accelerator"])
         beside = Path(strategy_file).parent / accel_name  # a file exported with the strategy
@@ -101,9 +101,14 @@ def evaluate(model_name: str | None, accel_name: str | None, level: str | None, 
                           f"not {workload.name!r}")
     report = estimate(workload, strategy, accel, level=level, batch=batch, objective=objective)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=1))
+        data = report.to_json()
+        if workload.skipped_ops:
+            data["skipped_ops"] = list(workload.skipped_ops)
+        click.echo(json.dumps(data, indent=1))
     else:
         _print_report(report, mappings)
+        if workload.skipped_ops:
+            click.echo(f"skipped (no MACs): {', '.join(workload.skipped_ops)}")
 
 
 def _stored(path: str | None, stored: dict, key: str,

@@ -195,17 +195,35 @@ def search(experiment: str, out: str | None, resume: bool, workers: int | None,
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--pick", default="hv-leader", show_default=True, help=PICK_HELP)
+@click.option("--format", "fmt", type=click.Choice(["yaml", "brevitas", "qonnx"]),
+              default="yaml", show_default=True,
+              help="yaml: strategy file (hwflow evaluate/retrain); brevitas: Python module "
+                   "with build_model() (Brevitas quant layers); qonnx: that model as QONNX.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the strategy YAML here [default: print it].")
-def export(run_dir: str, pick: str, output: str | None) -> None:
-    """Export one solution of a run as a strategy YAML (for hwflow evaluate/retrain)."""
+              help="Write here [default: print the strategy YAML; required for brevitas "
+                   "and qonnx].")
+def export(run_dir: str, pick: str, fmt: str, output: str | None) -> None:
+    """Export one solution of a run: a strategy YAML, a Brevitas model or QONNX."""
     import yaml
 
-    from hwflow.runs.reports import export as export_strategy
+    from hwflow.errors import HwflowError
+    from hwflow.runs.reports import export as export_strategy, open_run, picked
 
     if output is not None and not Path(output).parent.is_dir():
         raise HwflowError(f"-o {output}: folder {Path(output).parent} does not exist; "
                           "create it or write elsewhere")
+    if fmt != "yaml":
+        from hwflow.accuracy.brevitas_export import require_brevitas, write_brevitas, write_qonnx
+
+        if not output:
+            raise HwflowError(f"--format {fmt} needs -o FILE")
+        require_brevitas()
+        run = open_run(run_dir)
+        strategy = run.strategy(picked(run, pick))
+        write = write_brevitas if fmt == "brevitas" else write_qonnx
+        write(strategy, output, source=f"{pick} (id {strategy.extra['id']}) of run {run_dir}")
+        click.echo(f"wrote {output} (id {strategy.extra['id']})", err=True)
+        return
     strategy = export_strategy(run_dir, pick, output)
     if output:
         also = (f" and {Path(output).parent / strategy.extra['accelerator']}"

@@ -18,7 +18,7 @@ from hwflow.config import MAX_EPOCHS, MAX_SEED
 
 DIVERGED = "diverged: the loss became NaN or infinite (low-bit PACT can explode); scored 0"
 COMMON_HELP = {
-    "model": "Catalog model name or path/to/net.py.",
+    "model": "Catalog model name, path/to/net.py or net.onnx.",
     "dataset": "digits, cifar10, imagenet, synthetic (classifiers); cityscapes, synthetic-seg "
                "(segmentation) [default: the model's own].",
     "recipe": "Training recipe [default: the data set's].",
@@ -92,7 +92,7 @@ def _strategy(model: str | None, bits: str | None, strategy_file: str | None):
         raise HwflowError("give --bits or --strategy, not both")
     if strategy_file:
         strategy = load_strategy(strategy_file)
-        return model or strategy.model, strategy
+        return model or strategy.model_ref, strategy
     if not model:
         raise HwflowError("--model is required (or a --strategy file naming its model)")
     w_bits, a_bits = parse_bits(bits) if bits is not None else (16, 16)

@@ -36,6 +36,7 @@ class RunMeta:
     algorithm: str | None = None
     population: int | None = None
     generations: int | None = None
+    model_file: str | None = None  # a user model file (.py or .onnx), absolute; None: catalog
 
     def save(self, store: RunStore) -> None:
         for f in fields(self):

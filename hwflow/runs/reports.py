@@ -1,6 +1,7 @@
-"""What a run leaves for people: pareto.csv, history.csv, strategy files — all from run.sqlite.
+"""What a run leaves for people: strategy files and flow.csv, all from run.sqlite (pareto.csv
+and history.csv are written from the DataFrames of ``hwflow.runs.frames``).
 
-Everything here reads the store only, so ``hwflow export`` and ``hwflow plot`` work on any
+Everything here reads the store only (opened read-only), so ``hwflow export`` and ``hwflow plot`` work on any
 run directory, finished or stopped (then the latest stored generation counts as final). A
 flow's directory (``hwflow.search.flow``) stands for its final step's.
 
@@ -91,6 +92,8 @@ class RunView:
             "batch": int(e.accel_genes.get("batch", m.batch)),
             "dataflow": dataflow, "mapper_objective": m.mapper_objective,
             "metrics": {k: e.metrics[k] for k in sorted(e.metrics)}}
+        if m.model_file:
+            extra["model_file"] = m.model_file  # so evaluate / retrain need no --model
         if e.accel_genes:
             extra["accelerator_genes"] = dict(e.accel_genes)
         if e.status != "ok":
@@ -134,38 +137,6 @@ def _number(value: float) -> str:
     return repr(float(value)) if math.isfinite(value) else str(value)
 
 
-def write_pareto(run: RunView) -> Path:
-    """pareto.csv: id, level, one column per objective, then w_bits/a_bits per layer."""
-    path = run.folder / "pareto.csv"
-    head = ["id", "level", *run.objectives]
-    for name in run.layers:
-        head += [f"w_bits.{name}", f"a_bits.{name}"]
-    head += list(run.gene_names)
-    with path.open("w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(head)
-        for e in run.front:
-            row = [e.id, e.level, *(_number(e.objectives[m]) for m in run.objectives)]
-            for w, a in zip(e.w_bits, e.a_bits):
-                row += [w, a]
-            row += [e.accel_genes[g] for g in run.gene_names]
-            out.writerow(row)
-    return path
-
-
-def write_history(folder: Path, store: RunStore) -> Path:
-    """history.csv: per level and generation, hypervolume, front size, evaluations."""
-    path = folder / "history.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(["level", "generation", "hypervolume", "front_size", "evaluations"])
-        for r in store.generations():
-            out.writerow([r.level, r.generation, _number(r.hypervolume), r.front_size, r.evaluations])
-    tmp.replace(path)
-    return path
-
-
 def write_strategies(run: RunView) -> list[Path]:
     folder = run.folder / STRATEGY_DIR
     folder.mkdir(exist_ok=True)
@@ -180,7 +151,7 @@ def export(folder: str | Path, pick: str, output: str | Path | None = None) -> S
     ``output`` when given. A designed accelerator's YAML goes next to ``output`` (or, with
     no output, under the run's strategies/ folder, named by its absolute path)."""
     run = open_run(folder)
-    e = _picked(run, pick)
+    e = picked(run, pick)
     if output is not None:
         run.save_strategy(e, Path(output))
         return run.strategy(e, accelerator=(Path(output).name.removesuffix(".yaml")
@@ -194,7 +165,8 @@ def export(folder: str | Path, pick: str, output: str | Path | None = None) -> S
     return run.strategy(e, accelerator=str(accel.resolve()))
 
 
-def _picked(run: RunView, pick: str) -> Evaluation:
+def picked(run: RunView, pick: str) -> Evaluation:
+    """A leader (by name) or any stored evaluation (by id) of ``run``."""
     if pick in PICKS:
         if pick not in run.leaders:
             raise RunError(f"{run.folder}: the run has no front yet, so no {pick}")

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from hwflow.catalog import is_path
 from hwflow.config import accelerator_yaml
 from hwflow.dispatch.in_process import InProcess
 from hwflow.dispatch.protocol import AccuracyDispatch
 from hwflow.metrics import HARDWARE_METRICS
-from hwflow.runs import reports
+from hwflow.runs import frames, reports
 from hwflow.runs.front import front_hypervolume, front_of
 from hwflow.runs.meta import RunMeta
 from hwflow.runs.store import (
@@ -209,7 +210,8 @@ class _Session:
     def _save_meta(self) -> None:
         c = self.exp.config
         RunMeta(
-            name=self.exp.name, model=self.workload.name, accelerator=c.accelerator,
+            name=self.exp.name, model=self.workload.name,
+            model_file=c.model if is_path(c.model) else None, accelerator=c.accelerator,
             level=self.level, batch=self.exp.batch, dataflow=self.accel.dataflow,
             mapper_objective=c.mapper_objective, objectives=self.exp.objectives,
             constraints=tuple((k.metric, k.bound) for k in self.scoring.constraints),
@@ -265,14 +267,14 @@ class _Session:
             front_size=len(front), evaluations=self.store.count(self.level),
             cache_hits=hits_before + self.fitness.stats.cache_hits, seconds=seconds)
         self.store.save_generation(row, [e.id for e in population], checkpoint_state.dump(algorithm))
-        reports.write_history(self.out, self.store)
+        frames.write_history(self.out, self.store)
         if self.progress:
             self.progress.generation(row)
 
     def _finish(self, plots: bool, generations: int) -> RunResult:
         run = reports.open_run(self.out)
-        files = [self.out / STORE_NAME, reports.write_pareto(run),
-                 reports.write_history(self.out, self.store), *reports.write_strategies(run)]
+        files = [self.out / STORE_NAME, frames.write_pareto(run),
+                 frames.write_history(self.out, self.store), *reports.write_strategies(run)]
         if plots:
             from hwflow.runs.plots import write_plots
 

@@ -7,11 +7,12 @@ evaluations; evaluate sweeps one row per grid point.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+import pandas as pd
 
 from hwflow.metrics import METRICS
 from hwflow.runs import reports
@@ -112,10 +113,8 @@ def write_evaluate_csv(sweep: Sweep, results: list[PointResult], out: Path) -> P
 
 
 def _write_csv(path: Path, head: list[str], rows: list[dict[str, Any]]) -> Path:
+    """Written from a DataFrame, the form ``hwflow.open_sweep`` reads it back in."""
     tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=head)
-        writer.writeheader()
-        writer.writerows(rows)
+    pd.DataFrame(rows, columns=head).to_csv(tmp, index=False)
     tmp.replace(path)
     return path
