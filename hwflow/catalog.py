@@ -6,7 +6,8 @@ does. The functions here are the one model resolution every command goes through
 
 A model file defines builders ``def NAME(num_classes=...) -> nn.Module`` and a module-level
 ``MODELS`` dict mapping catalog names to ``ModelInfo``-style dicts:
-``{"builder": "resnet20", "input_shape": (3, 32, 32), "num_classes": 10, "dataset": "cifar10"}``.
+``{"builder": "resnet20", "input_shape": (3, 32, 32), "num_classes": 10, "dataset": "cifar10"}``,
+plus ``"task": "segmentation"`` for a network that labels every pixel (default: classification).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ACCELERATOR_DIR = ROOT / "accelerators"
 MODEL_DIR = ROOT / "models"
 TABLE_SUFFIX = ".layers.json"
+TASKS = ("classification", "segmentation")  # what ψ measures: top-1 accuracy or mean IoU
 ONNX_SUFFIX = ".onnx"
 ONNX_BUILDER = "onnx"  # ModelEntry.builder of an ONNX file: the graph is the model
 
@@ -76,6 +78,7 @@ class ModelEntry:
     input_shape: tuple[int, int, int]  # (C, H, W) of one frame
     num_classes: int
     dataset: str  # the data set it is meant for
+    task: str = "classification"  # one of TASKS
 
     @property
     def table_path(self) -> Path:
@@ -129,8 +132,12 @@ def _entry(path: Path, module: ModuleType, name: Any, info: Any) -> ModelEntry:
     if type(classes) is not int or classes < 1:
         raise CatalogError(f"{where}: key 'num_classes' must be a whole number >= 1, "
                            f"got {classes!r}")
+    task = info.get("task", "classification")
+    if task not in TASKS:
+        raise CatalogError(f"{where}: key 'task' must be one of {', '.join(TASKS)}, got {task!r}")
     return ModelEntry(name=name, file=path, builder=builder, input_shape=tuple(shape),
-                      num_classes=classes, dataset=str(info.get("dataset", "synthetic")))
+                      num_classes=classes, dataset=str(info.get("dataset", "synthetic")),
+                      task=task)
 
 
 @cache
@@ -145,7 +152,8 @@ def _catalog_index() -> dict[str, ModelEntry]:
         index[name] = ModelEntry(name=name, file=MODEL_DIR / meta["file"],
                                  builder=meta["builder"],
                                  input_shape=tuple(meta["input_shape"]),
-                                 num_classes=meta["num_classes"], dataset=meta["dataset"])
+                                 num_classes=meta["num_classes"], dataset=meta["dataset"],
+                                 task=meta["task"])
     return index
 
 
@@ -252,7 +260,7 @@ def write_table(entry: ModelEntry) -> Path:
     data = trace_workload(entry).to_json()
     data["meta"] = {"file": entry.file.name, "builder": entry.builder,
                     "input_shape": list(entry.input_shape), "num_classes": entry.num_classes,
-                    "dataset": entry.dataset}
+                    "dataset": entry.dataset, "task": entry.task}
     entry.table_path.write_text(json.dumps(data, indent=1) + "\n")
     return entry.table_path
 

@@ -1,7 +1,8 @@
 """The metrics a solution is scored on: their names, which is maximized, which level has each.
 
-Every metric is reported as measured: accuracy as a fraction (maximized), the hardware
-metrics (minimized) as the hardware model reports them.
+Every metric is reported as measured: accuracy as a fraction (maximized; top-1, or mean IoU
+for a segmentation model: hwflow.accuracy.tasks), the hardware metrics (minimized) as the
+hardware model reports them.
 """
 
 from __future__ import annotations

@@ -7,8 +7,14 @@ pooling branch (global average pool, 1x1 conv, bilinear upsample), concatenated 
 projected by a 1x1 conv to 256 channels, then a 1x1 classifier; logits are upsampled
 bilinearly to the input size. Every convolution is its own module.
 
-Input 3x512x1024 (Cityscapes frames at half resolution, the common training crop size):
-ASPP runs on 32x64 maps. Tracing it takes a few seconds on a laptop CPU.
+Three catalog names, one architecture (a segmentation ``task``: ψ is mean IoU):
+
+- ``deeplabv3``: 3x512x1024, Cityscapes frames at half resolution (the common training crop
+  size); ASPP runs on 32x64 maps; 40.03 G MACs.
+- ``deeplabv3-full``: 3x1024x2048, the full Cityscapes frame the paper evaluates (HW-FlowQ
+  Tab. 6); 160.1 G MACs (the paper's 16-bit F.Ops: about 147 G).
+- ``deeplabv3-small``: a quarter of the width (stem 16 channels, ASPP 64) at 3x64x128 with
+  5 classes, for the synthetic segmentation set on a CPU (tests, the offline demo).
 """
 
 from __future__ import annotations
@@ -57,12 +63,12 @@ class ASPP(nn.Module):
 
 
 class DeepLabV3(nn.Module):
-    def __init__(self, num_classes: int = 19) -> None:
+    def __init__(self, num_classes: int = 19, width: int = 64, aspp_channels: int = 256) -> None:
         super().__init__()
-        self.backbone = _resnet_trunk(dilate_last=True)
-        self.aspp = ASPP(512)
+        self.backbone = _resnet_trunk(dilate_last=True, width=width)
+        self.aspp = ASPP(self.backbone.out_channels, aspp_channels)
         self.dropout = nn.Dropout(0.1)
-        self.classifier = nn.Conv2d(256, num_classes, 1)
+        self.classifier = nn.Conv2d(aspp_channels, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.classifier(self.dropout(self.aspp(self.backbone(x))))
@@ -73,7 +79,15 @@ def deeplabv3(num_classes: int = 19) -> nn.Module:
     return DeepLabV3(num_classes)
 
 
+def deeplabv3_small(num_classes: int = 5) -> nn.Module:
+    return DeepLabV3(num_classes, width=16, aspp_channels=64)
+
+
 MODELS = {
     "deeplabv3": {"builder": "deeplabv3", "input_shape": (3, 512, 1024), "num_classes": 19,
-                  "dataset": "cityscapes"},
+                  "dataset": "cityscapes", "task": "segmentation"},
+    "deeplabv3-full": {"builder": "deeplabv3", "input_shape": (3, 1024, 2048),
+                       "num_classes": 19, "dataset": "cityscapes", "task": "segmentation"},
+    "deeplabv3-small": {"builder": "deeplabv3_small", "input_shape": (3, 64, 128),
+                        "num_classes": 5, "dataset": "synthetic-seg", "task": "segmentation"},
 }

@@ -4,7 +4,8 @@ Module names follow torchvision's ``resnet18`` (``conv1``, ``layer1.0.conv1``,
 ``layer2.0.downsample.0``, ``fc``): the same state-dict keys. Shortcuts that change
 shape are 1x1 projection convolutions (option B), as in the ImageNet paper and torchvision.
 ``ResNetTrunk`` (stem + four stages, no classifier) is also the DeepLabv3 backbone; with
-``dilate_last`` its last stage trades stride 2 for dilation 2 (output stride 16).
+``dilate_last`` its last stage trades stride 2 for dilation 2 (output stride 16); ``width``
+(64 in ResNet-18) sets the stem's channels, doubled at each later stage.
 """
 
 from __future__ import annotations
@@ -43,15 +44,17 @@ class ResNetTrunk(nn.Module):
     """Stem and four stages of basic blocks; returns the last stage's feature map."""
 
     def __init__(self, blocks: tuple[int, int, int, int] = (2, 2, 2, 2),
-                 dilate_last: bool = False) -> None:
+                 dilate_last: bool = False, width: int = 64) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        w = width
+        self.out_channels = 8 * w
+        self.conv1 = nn.Conv2d(3, w, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = make_stage(64, 64, blocks[0], 1, 1)
-        self.layer2 = make_stage(64, 128, blocks[1], 2, 1)
-        self.layer3 = make_stage(128, 256, blocks[2], 2, 1)
-        self.layer4 = make_stage(256, 512, blocks[3], 1 if dilate_last else 2,
+        self.layer1 = make_stage(w, w, blocks[0], 1, 1)
+        self.layer2 = make_stage(w, 2 * w, blocks[1], 2, 1)
+        self.layer3 = make_stage(2 * w, 4 * w, blocks[2], 2, 1)
+        self.layer4 = make_stage(4 * w, 8 * w, blocks[3], 1 if dilate_last else 2,
                                  2 if dilate_last else 1)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

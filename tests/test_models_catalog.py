@@ -5,7 +5,8 @@ Published figures (MACs per frame): ResNet-20 40.55 M (He et al. 2016 CIFAR net 
 option-A shortcuts, the "41 M" widely quoted), ResNet-18 1.81 G and VGG-16 15.47 G
 (torchvision's model tables: 1.81 / 15.47 GFLOPS, counted as MACs), MobileNetV2 300 M
 (Sandler et al. 2018, table 4), AlexNet conv layers 105.4 / 223.9 / 149.5 / 112.1 / 74.8 M
-(the Eyeriss AlexNet workload, Chen et al. 2016).
+(the Eyeriss AlexNet workload, Chen et al. 2016), DeepLabv3 on 2048x1024 Cityscapes frames
+about 147 G 16-bit F.Ops (HW-FlowQ, Tab. 6; ours: 160.1 G, a ResNet-18 trunk).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from hwflow.catalog import (
 from hwflow.cli import main
 from hwflow.workload import Workload
 
-OURS = ("resnet20", "resnet56", "resnet18", "alexnet", "vgg16", "mobilenetv2", "deeplabv3")
+OURS = ("resnet20", "resnet56", "resnet18", "alexnet", "vgg16", "mobilenetv2", "deeplabv3",
+        "deeplabv3-full", "deeplabv3-small")
 
 
 def conv_macs(c_in: int, c_out: int, size: int, k: int = 3) -> int:
@@ -142,6 +144,37 @@ def test_deeplabv3_has_output_stride_16_and_an_aspp_head() -> None:
     assert layers["aspp.project.0"].c_i == 5 * 256
     assert (w.layer_names[0], w.layer_names[-1]) == ("backbone.conv1", "classifier")
     assert layers["classifier"].c_o == 19
+
+
+def deeplabv3_macs(h: int, w: int, width: int = 64, aspp: int = 256, classes: int = 19) -> int:
+    """DeepLabv3 on the ResNet-18 trunk, counted by hand: stem at /2; stages at /4, /8, /16
+    and (dilated) /16, with 1x1 projections where the width changes; ASPP at /16."""
+    def conv(c_in: int, c_out: int, stride: int, k: int = 3) -> int:
+        return c_out * (h // stride) * (w // stride) * c_in * k * k
+
+    c = width
+    trunk = (conv(3, c, 2, 7) + 4 * conv(c, c, 4)
+             + conv(c, 2 * c, 8) + 3 * conv(2 * c, 2 * c, 8) + conv(c, 2 * c, 8, 1)
+             + conv(2 * c, 4 * c, 16) + 3 * conv(4 * c, 4 * c, 16) + conv(2 * c, 4 * c, 16, 1)
+             + conv(4 * c, 8 * c, 16) + 3 * conv(8 * c, 8 * c, 16) + conv(4 * c, 8 * c, 16, 1))
+    head = (conv(8 * c, aspp, 16, 1) + 3 * conv(8 * c, aspp, 16) + 8 * c * aspp  # pool: 1x1 map
+            + conv(5 * aspp, aspp, 16, 1) + conv(aspp, classes, 16, 1))
+    return trunk + head
+
+
+def test_deeplabv3_sizes_match_a_hand_count() -> None:
+    assert load_workload("deeplabv3").macs == deeplabv3_macs(512, 1024) == 40_032_141_312
+    full = model_entry("deeplabv3-full")
+    assert (full.input_shape, full.num_classes, full.task) == ((3, 1024, 2048), 19,
+                                                               "segmentation")
+    # 160.1 G MACs, the 16-bit F.Ops; the paper (HW-FlowQ Tab. 6) reports about 147 G
+    assert load_workload("deeplabv3-full").macs == deeplabv3_macs(1024, 2048)
+    assert load_workload("deeplabv3-full").macs == pytest.approx(147e9, rel=0.09)
+    small = model_entry("deeplabv3-small")
+    assert (small.dataset, small.num_classes, small.task) == ("synthetic-seg", 5, "segmentation")
+    assert load_workload("deeplabv3-small").macs == deeplabv3_macs(64, 128, 16, 64, 5)
+    assert load_workload("deeplabv3-small").layer_names == load_workload("deeplabv3").layer_names
+    assert model_entry("resnet20").task == "classification"
 
 
 def test_deeplabv3_predicts_a_full_resolution_map() -> None:

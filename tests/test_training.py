@@ -166,7 +166,8 @@ def test_diverged_strategies_score_zero_and_the_batch_goes_on(
 @pytest.mark.parametrize("changes, message", [
     ({"scheme": "lsq"}, "unknown quantization scheme 'lsq'"),
     ({"recipe": "fast"}, "unknown recipe 'fast'"),
-    ({"dataset": "cityscapes"}, "unknown dataset 'cityscapes'"),
+    ({"dataset": "coco"}, "unknown dataset 'coco'"),
+    ({"dataset": "cityscapes"}, "dataset cityscapes is a segmentation set but digits-cnn"),
     ({"epochs": -1.0}, "epochs must be >= 0"),
     ({"model": "lenet"}, "unknown model 'lenet'"),
 ])

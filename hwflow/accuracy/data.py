@@ -8,6 +8,11 @@
   ``DIR/imagenet``), read with Pillow; the validation split is carved from ``train``, the
   official ``val`` folder is the test split.
 - ``synthetic``: seeded class-specific plane waves plus noise, any input shape (for tests).
+- ``cityscapes`` (segmentation): ``leftImg8bit/{train,val}/<city>/*_leftImg8bit.png`` with
+  ``gtFine/{train,val}/<city>/*_gtFine_labelIds.png`` in ``DIR`` or ``DIR/cityscapes``; label
+  IDs become the 19 train IDs (255 ignored); 500 training frames are the validation split,
+  the official val frames the test split.
+- ``synthetic-seg`` (segmentation): seeded shapes on noise, any input shape (tests, demo).
 
 The validation split always comes out of the training data and is the same for every seed;
 only ``retrain`` reads the test split (and trains on train + validation).
@@ -22,11 +27,12 @@ import pickle
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
 
+from hwflow.accuracy.tasks import IGNORE_LABEL, check_task
 from hwflow.errors import HwflowError
 
 SPLIT_SEED = 0  # the split must not move with the training seed: ψ compares strategies
@@ -62,6 +68,7 @@ class Splits:
     test: Source  # touched only by retrain
     input_shape: tuple[int, int, int]
     num_classes: int
+    task: str = "classification"
 
 
 @dataclass(frozen=True)
@@ -182,11 +189,14 @@ class _FolderImages(torch.utils.data.Dataset):
 
 
 class FolderSource:
-    def __init__(self, samples: Sequence[tuple[str, int]], indices: torch.Tensor,
+    """Files decoded on the fly by ``reader`` (a Dataset class taking samples, size, augment)."""
+
+    def __init__(self, samples: Sequence[tuple[str, Any]], indices: torch.Tensor,
                  size: tuple[int, int], norm: Normalization, augment: bool = False,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None,
+                 reader: type[torch.utils.data.Dataset] = _FolderImages) -> None:
         self.samples, self.indices, self.size, self.norm = samples, indices, size, norm
-        self.augment = augment
+        self.augment, self.reader = augment, reader
         self.workers = min(8, os.cpu_count() or 1) if workers is None else workers
 
     def __len__(self) -> int:
@@ -194,17 +204,21 @@ class FolderSource:
 
     def subset(self, indices: torch.Tensor, augment: bool) -> FolderSource:
         return FolderSource(self.samples, self.indices[indices], self.size, self.norm, augment,
-                            self.workers)
+                            self.workers, self.reader)
 
     def batches(self, batch_size: int, device: torch.device,
                 generator: torch.Generator | None = None, drop_last: bool = False) -> Iterator[Batch]:
         picked = [self.samples[i] for i in self.indices.tolist()]
-        images = _FolderImages(picked, self.size, self.augment and generator is not None)
+        images = self.reader(picked, self.size, self.augment and generator is not None)
         loader = torch.utils.data.DataLoader(
             images, batch_size=batch_size, shuffle=generator is not None, generator=generator,
             num_workers=self.workers, drop_last=drop_last, pin_memory=device.type == "cuda")
-        for x, y in loader:
-            yield self.norm(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+        try:
+            for x, y in loader:
+                yield self.norm(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+        except DataError as exc:  # from a worker: its own line, not the worker's traceback
+            last = str(exc).strip().splitlines()[-1]
+            raise DataError(last.split("DataError: ", 1)[-1]) from None
 
 
 # --- the data sets -------------------------------------------------------------------------
@@ -217,10 +231,10 @@ def _carve(n: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _from_training_set(name: str, train_all: Source, test: Source, n_val: int,
                        input_shape: tuple[int, int, int], num_classes: int,
-                       augment: bool) -> Splits:
+                       augment: bool, task: str = "classification") -> Splits:
     train_idx, val_idx = _carve(len(train_all), n_val)
     everything = torch.arange(len(train_all))
-    return Splits(name=name, train=train_all.subset(train_idx, augment),
+    return Splits(name=name, task=task, train=train_all.subset(train_idx, augment),
                   val=train_all.subset(val_idx, False),
                   train_full=train_all.subset(everything, augment),
                   test=test, input_shape=input_shape, num_classes=num_classes)
@@ -361,9 +375,167 @@ def _imagenet(root: Path, input_shape: tuple[int, int, int]) -> Splits:
                               input_shape, len(classes), augment=True)
 
 
-DATASETS = ("digits", "cifar10", "imagenet", "synthetic")
+# --- segmentation ----------------------------------------------------------------------------
+
+def _synthetic_seg(input_shape: tuple[int, int, int], num_classes: int) -> Splits:
+    """Seeded shapes on noise: class 0 is the background, each image holds one to three
+    ellipses or rectangles of the other classes, every class with a colour of its own, plus
+    noise; a frame of ignored pixels around each image exercises the ignore label."""
+    if num_classes < 2:
+        raise DataError(f"synthetic-seg needs a model with at least 2 classes, not {num_classes}")
+    gen = torch.Generator().manual_seed(SPLIT_SEED)
+    c, h, w = input_shape
+    n_train, n_test = 96, 32
+    colours = torch.rand((num_classes, c), generator=gen) * 2 - 1
+    images = torch.empty((n_train + n_test, c, h, w), dtype=torch.uint8)  # bytes: 1/4 memory
+    labels = torch.zeros((n_train + n_test, h, w), dtype=torch.uint8)
+    rows, cols = torch.arange(h, dtype=torch.float32)[:, None], torch.arange(w)[None, :]
+    extent = torch.tensor([h, w], dtype=torch.float32)
+    frame = max(1, min(h, w) // 32)
+    for image, label in zip(images, labels):  # one at a time: Cityscapes-sized sets fit
+        for _ in range(int(torch.randint(1, 4, (), generator=gen))):
+            cls = int(torch.randint(1, num_classes, (), generator=gen))
+            cy, cx = (torch.rand(2, generator=gen) * extent).tolist()
+            ry, rx = ((0.1 + 0.2 * torch.rand(2, generator=gen)) * extent).tolist()
+            if bool(torch.rand((), generator=gen) < 0.5):
+                inside = ((rows - cy) / ry) ** 2 + ((cols - cx) / rx) ** 2 <= 1
+            else:
+                inside = ((rows - cy).abs() <= ry) & ((cols - cx).abs() <= rx)
+            label[inside] = cls
+        noisy = colours[label.long()].permute(2, 0, 1) + 0.5 * torch.randn((c, h, w),
+                                                                          generator=gen)
+        image.copy_(((noisy * 0.25 + 0.5).clamp(0, 1) * 255).round())
+        for edge in (np.s_[:frame], np.s_[-frame:], np.s_[:, :frame], np.s_[:, -frame:]):
+            label[edge] = IGNORE_LABEL
+    norm = Normalization(255.0, (0.5,), (0.25,))
+    train_all = TensorSource.in_memory(images[:n_train], labels[:n_train], norm)
+    test = TensorSource.in_memory(images[n_train:], labels[n_train:], norm)
+    return _from_training_set("synthetic-seg", train_all, test, 24, input_shape, num_classes,
+                              augment=False, task="segmentation")
+
+
+# Cityscapes label IDs -> the 19 train IDs of the benchmark (cityscapesScripts,
+# cityscapesscripts/helpers/labels.py); every other ID (void, rare classes) is ignored.
+CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9,
+                        23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+CITYSCAPES_MEAN, CITYSCAPES_STD = IMAGENET_MEAN, IMAGENET_STD
+_CITYSCAPES_LAYOUT = ("DIR/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png and "
+                      "DIR/gtFine/{train,val}/<city>/*_gtFine_labelIds.png")
+
+
+def _train_id_table() -> np.ndarray:
+    table = np.full(256, IGNORE_LABEL, dtype=np.uint8)
+    for label_id, train_id in CITYSCAPES_TRAIN_IDS.items():
+        table[label_id] = train_id
+    return table
+
+
+class _LabelledFrames(torch.utils.data.Dataset):
+    """Decodes one (frame, label map) pair per item: scaled so the frame covers the model's
+    input (bilinear for the frame, nearest for labels), then an input-size crop (random and
+    randomly flipped when augmenting, central otherwise); uint8 CHW frame, train-ID map."""
+
+    def __init__(self, samples: Sequence[tuple[str, str]], size: tuple[int, int],
+                 augment: bool) -> None:
+        self.samples, self.size, self.augment = samples, size, augment
+        self.train_ids = _train_id_table()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image
+
+        frame_path, label_path = self.samples[i]
+        h, w = self.size
+        with Image.open(frame_path) as frame, Image.open(label_path) as label:
+            try:
+                frame, label = frame.convert("RGB"), label.convert("L")
+            except OSError as exc:  # truncated or corrupt data behind a valid header
+                raise DataError(f"cityscapes: {frame_path} or its label map cannot be decoded "
+                                f"({exc})") from None
+            scale = max(h / frame.height, w / frame.width)
+            size = (max(w, round(frame.width * scale)), max(h, round(frame.height * scale)))
+            if size != frame.size:
+                frame = frame.resize(size, Image.BILINEAR)
+                label = label.resize(size, Image.NEAREST)
+            if self.augment:
+                left = int(torch.randint(0, frame.width - w + 1, ()))
+                top = int(torch.randint(0, frame.height - h + 1, ()))
+            else:
+                left, top = (frame.width - w) // 2, (frame.height - h) // 2
+            box = (left, top, left + w, top + h)
+            frame, label = frame.crop(box), label.crop(box)
+            if self.augment and bool(torch.rand(()) < 0.5):
+                frame = frame.transpose(Image.FLIP_LEFT_RIGHT)
+                label = label.transpose(Image.FLIP_LEFT_RIGHT)
+            pixels = np.asarray(frame, dtype=np.uint8)
+            classes = self.train_ids[np.asarray(label, dtype=np.uint8)]
+        return torch.from_numpy(pixels.copy()).permute(2, 0, 1), torch.from_numpy(classes)
+
+
+def _cityscapes_pairs(root: Path, split: str) -> list[tuple[str, str]]:
+    """(frame, label map) paths of one split, each checked to open as an image of the same
+    size as its partner (header only), so a bad file is named before training starts."""
+    from PIL import Image, UnidentifiedImageError
+
+    frames = sorted((root / "leftImg8bit" / split).glob("*/*_leftImg8bit.png"))
+    if not frames:
+        raise DataError(f"cityscapes: no frames in {root / 'leftImg8bit' / split}; expected "
+                        f"{_CITYSCAPES_LAYOUT}")
+    pairs = []
+    for frame in frames:
+        stem = frame.name[: -len("_leftImg8bit.png")]
+        label = root / "gtFine" / split / frame.parent.name / f"{stem}_gtFine_labelIds.png"
+        if not label.exists():
+            raise DataError(f"cityscapes: {frame} has no label map {label}")
+        sizes = []
+        for path in (frame, label):
+            try:
+                with Image.open(path) as img:
+                    sizes.append(img.size)
+                    if path is label and img.mode not in ("L", "P", "I", "I;16"):
+                        raise DataError(f"cityscapes: {label} is a {img.mode} image; label "
+                                        f"maps are single-channel label IDs")
+            except (UnidentifiedImageError, OSError) as exc:
+                raise DataError(f"cityscapes: {path} is not a readable image ({exc})") from None
+        if sizes[0] != sizes[1]:
+            raise DataError(f"cityscapes: {label} is {sizes[1][0]}x{sizes[1][1]} but its frame "
+                            f"{frame.name} is {sizes[0][0]}x{sizes[0][1]}")
+        pairs.append((str(frame), str(label)))
+    return pairs
+
+
+def _cityscapes_dir(root: Path) -> Path:
+    found = _find_dir(root, "cityscapes", "leftImg8bit")
+    if found is None or not (found / "gtFine").is_dir():
+        raise DataError(f"cityscapes: no Cityscapes layout in {root}; put "
+                        f"{_CITYSCAPES_LAYOUT.replace('DIR', str(root))}")
+    return found
+
+
+def _cityscapes(root: Path, input_shape: tuple[int, int, int]) -> Splits:
+    found = _cityscapes_dir(root)
+    try:
+        import PIL  # noqa: F401  (decoding happens in loader workers)
+    except ImportError:
+        raise DataError("cityscapes: reading images needs Pillow; pip install pillow") from None
+    train, test = _cityscapes_pairs(found, "train"), _cityscapes_pairs(found, "val")
+    size = (input_shape[1], input_shape[2])
+    norm = Normalization(255.0, CITYSCAPES_MEAN, CITYSCAPES_STD)
+    train_all = FolderSource(train, torch.arange(len(train)), size, norm, reader=_LabelledFrames)
+    test_src = FolderSource(test, torch.arange(len(test)), size, norm, reader=_LabelledFrames)
+    return _from_training_set("cityscapes", train_all, test_src, min(500, len(train) // 5),
+                              (3, *size), len(CITYSCAPES_TRAIN_IDS), augment=True,
+                              task="segmentation")
+
+
+DATASETS = ("digits", "cifar10", "imagenet", "synthetic", "cityscapes", "synthetic-seg")
 _LOCAL = {"cifar10": "DIR/cifar-10-batches-py/{data_batch_1..5,test_batch}",
-          "imagenet": "DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG"}
+          "imagenet": "DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG",
+          "cityscapes": _CITYSCAPES_LAYOUT}
+_READERS = {"cifar10": lambda root, shape: _cifar10(root), "imagenet": _imagenet,
+            "cityscapes": _cityscapes}
 
 
 def _local_root(name: str, data_dir: str | Path | None) -> Path:
@@ -383,18 +555,23 @@ def check_available(name: str, data_dir: str | Path | None = None) -> None:
         _cifar10_dir(_local_root(name, data_dir))
     elif name == "imagenet":
         _imagenet_dir(_local_root(name, data_dir))
+    elif name == "cityscapes":
+        _cityscapes_dir(_local_root(name, data_dir))
 
 
 def load_splits(name: str, input_shape: tuple[int, int, int], num_classes: int,
-                data_dir: str | Path | None = None) -> Splits:
-    """The splits of data set ``name`` for a model taking ``input_shape`` with ``num_classes``."""
+                data_dir: str | Path | None = None, task: str = "classification") -> Splits:
+    """The splits of data set ``name`` for a ``task`` model taking ``input_shape`` with
+    ``num_classes``."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    check_task("the model", task, name)
     if name in _LOCAL:
-        root = _local_root(name, data_dir)
-        splits = _cifar10(root) if name == "cifar10" else _imagenet(root, input_shape)
+        splits = _READERS[name](_local_root(name, data_dir), input_shape)
     elif name == "digits":
         splits = _digits()
+    elif name == "synthetic-seg":
+        splits = _synthetic_seg(input_shape, num_classes)
     else:
         splits = _synthetic(input_shape, num_classes)
     if splits.input_shape != tuple(input_shape):

@@ -28,6 +28,7 @@ from hwflow.accuracy.noise import binomial_se, mean_and_se
 from hwflow.accuracy.recipes import Recipe, get_recipe
 from hwflow.accuracy.schemes import scheme_modes
 from hwflow.accuracy.store import ResultStore, StoredResult
+from hwflow.accuracy.tasks import METRICS, check_task
 from hwflow.catalog import ModelEntry, load_workload, model_entry
 from hwflow.errors import HwflowError
 from hwflow.strategy import Strategy, StrategyError
@@ -42,7 +43,7 @@ PRETRAIN_SEED = 0  # one float baseline per (model, data set, recipe), whatever 
 
 @dataclass(frozen=True)
 class AccuracyResult:
-    accuracy: float  # validation accuracy in [0,1]; 0.0 when diverged
+    accuracy: float  # ψ in [0,1]: top-1, or mean IoU for segmentation; 0.0 when diverged
     status: str  # "ok" | "diverged"
     seconds: float  # wall time of this evaluation (0 when served from cache)
     cached: bool
@@ -106,10 +107,16 @@ class AccuracyEvaluator:
         scheme_modes(settings.scheme)
         self.settings = settings
         self.entry: ModelEntry = model_entry(settings.model)
+        check_task(self.entry.name, self.entry.task, settings.dataset)
         self.recipe: Recipe = get_recipe(settings.recipe, settings.dataset)
         self.cache_dir = Path(settings.cache_dir).expanduser() if settings.cache_dir \
             else default_cache_dir()
         self._baseline_state: State | None = None
+
+    @property
+    def metric(self) -> str:
+        """What ``accuracy`` holds for this model: ``top1`` or ``miou``."""
+        return METRICS[self.entry.task]
 
     @cached_property
     def store(self) -> ResultStore:

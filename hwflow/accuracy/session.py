@@ -28,7 +28,7 @@ State = dict[str, Any]
 
 @dataclass(frozen=True)
 class Outcome:
-    accuracy: float  # 0.0 when diverged
+    accuracy: float  # top-1 or mean IoU (the model's task); 0.0 when diverged
     status: str  # "ok" | "diverged"
 
 
@@ -60,7 +60,7 @@ class TrainingSession:
     @cached_property
     def splits(self) -> Splits:
         return load_splits(self.dataset, self.entry.input_shape, self.entry.num_classes,
-                           self.data_dir)
+                           self.data_dir, task=self.entry.task)
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator().manual_seed(seed)
@@ -87,11 +87,12 @@ class TrainingSession:
         with seeded(seed, self.device):
             result = fit(model, getattr(self.splits, train_on), self.recipe, epochs=epochs,
                          lr=lr, device=self.device, generator=self._generator(seed),
-                         warmup_epochs=warmup_epochs, report_epochs=report_epochs)
+                         warmup_epochs=warmup_epochs, report_epochs=report_epochs,
+                         task=self.entry.task)
         if result.diverged:
             return Outcome(0.0, "diverged")
         accuracy, finite = measure_accuracy(model, getattr(self.splits, measure_on), self.device,
-                                            self.recipe.eval_batch_size)
+                                            self.recipe.eval_batch_size, self.entry.task)
         return Outcome(accuracy, "ok") if finite else Outcome(0.0, "diverged")
 
     def pretrain(self, seed: int) -> tuple[State, Outcome]:

@@ -2,7 +2,8 @@
 
 Epochs may be fractional (0.4 epoch = 40% of one epoch's steps). A non-finite loss (PACT at
 low bits can explode) ends the run as diverged instead of raising: the caller scores it as
-the worst fitness and the search goes on.
+the worst fitness and the search goes on. The loss and the score follow the model's task
+(``hwflow.accuracy.metrics``): top-1 accuracy for classifiers, mean IoU for segmentation.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hwflow.accuracy.data import Source
+from hwflow.accuracy.metrics import confusion, mean_iou, task_loss
 from hwflow.accuracy.recipes import Recipe
 
 log = logging.getLogger("hwflow.accuracy")
@@ -66,7 +67,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe, lr: float) -> torch.optim.O
 
 def fit(model: nn.Module, source: Source, recipe: Recipe, *, epochs: float, lr: float,
         device: torch.device, generator: torch.Generator, warmup_epochs: float = 0.0,
-        report_epochs: bool = False) -> FitResult:
+        report_epochs: bool = False, task: str = "classification") -> FitResult:
     """Train ``model`` (already on ``device``) for ``epochs`` with a warm-up + cosine schedule."""
     start = time.perf_counter()
     batch_size = min(recipe.batch_size, len(source))
@@ -88,7 +89,7 @@ def fit(model: nn.Module, source: Source, recipe: Recipe, *, epochs: float, lr: 
         epoch_loss = torch.zeros((), device=device)
         epoch_steps = 0
         for x, y in source.batches(batch_size, device, generator, drop_last=True):
-            loss = F.cross_entropy(model(x), y)
+            loss = task_loss(task, model(x), y)
             nonfinite |= ~torch.isfinite(loss.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -109,13 +110,21 @@ def fit(model: nn.Module, source: Source, recipe: Recipe, *, epochs: float, lr: 
 
 @torch.no_grad()
 def measure_accuracy(model: nn.Module, source: Source, device: torch.device,
-                     batch_size: int) -> tuple[float, bool]:
-    """(top-1 accuracy on ``source``, whether every logit was finite)."""
+                     batch_size: int, task: str = "classification") -> tuple[float, bool]:
+    """(ψ on ``source``: top-1 accuracy, or mean IoU for segmentation; whether every logit
+    was finite)."""
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
+    counts: torch.Tensor | None = None
     finite = torch.ones((), dtype=torch.bool, device=device)
     for x, y in source.batches(batch_size, device):
         logits = model(x)
         finite &= torch.isfinite(logits).all()
-        correct += (logits.argmax(1) == y).sum()
+        if task == "segmentation":
+            batch_counts = confusion(logits, y, logits.shape[1])
+            counts = batch_counts if counts is None else counts + batch_counts
+        else:
+            correct += (logits.argmax(1) == y).sum()
+    if task == "segmentation":
+        return (0.0 if counts is None else mean_iou(counts)), bool(finite)
     return int(correct) / max(1, len(source)), bool(finite)

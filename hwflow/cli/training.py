@@ -13,13 +13,16 @@ from typing import Any, Callable
 import click
 
 from hwflow.accuracy.schemes import SCHEMES
+from hwflow.accuracy.tasks import METRIC_TEXT
 from hwflow.config import MAX_EPOCHS, MAX_SEED
 
+DIVERGED = "diverged: the loss became NaN or infinite (low-bit PACT can explode); scored 0"
 COMMON_HELP = {
     "model": "Catalog model name, path/to/net.py or net.onnx.",
-    "dataset": "digits, cifar10, imagenet or synthetic [default: the model's own].",
+    "dataset": "digits, cifar10, imagenet, synthetic (classifiers); cityscapes, synthetic-seg "
+               "(segmentation) [default: the model's own].",
     "recipe": "Training recipe [default: the data set's].",
-    "data_dir": "Folder holding cifar10 / imagenet files (or set HWFLOW_DATA).",
+    "data_dir": "Folder holding cifar10 / imagenet / cityscapes files (or set HWFLOW_DATA).",
 }
 
 
@@ -132,9 +135,9 @@ def accuracy(model_name: str | None, bits: str | None, strategy_file: str | None
         return
     bits_text = strategy_file if strategy_file else f"{bits or 16} bit"
     click.echo(f"{evaluator.entry.name} on {settings.dataset}, {bits_text} ({scheme}), "
-               f"{epochs:g} epoch fine-tune: validation accuracy {result.accuracy:.2%} "
-               f"(float {float_accuracy:.2%})"
-               + (" [diverged]" if result.status != "ok" else "")
+               f"{epochs:g} epoch fine-tune: validation {METRIC_TEXT[evaluator.metric]} "
+               f"{result.accuracy:.2%} (float {float_accuracy:.2%})"
+               + (f" [{DIVERGED}]" if result.status != "ok" else "")
                + (" [cached]" if result.cached else f" in {result.seconds:.1f} s"))
 
 
@@ -158,7 +161,8 @@ def pretrain(model_name: str, as_json: bool, **common: Any) -> None:
                                "seconds": baseline.seconds, "cached": baseline.cached}))
         return
     click.echo(f"{evaluator.entry.name} on {evaluator.settings.dataset} (recipe "
-               f"{evaluator.recipe.name}): float validation accuracy {baseline.accuracy:.2%}"
+               f"{evaluator.recipe.name}): float validation {METRIC_TEXT[evaluator.metric]} "
+               f"{baseline.accuracy:.2%}"
                f"{' [cached]' if baseline.cached else f' in {baseline.seconds:.1f} s'}; "
                f"checkpoint {baseline.checkpoint}")
 
@@ -192,9 +196,9 @@ def retrain(strategy_file: str, model_name: str | None, epochs: float | None, sc
                                "seconds": result.seconds, "status": result.status}))
         return
     click.echo(f"{evaluator.entry.name} on {evaluator.settings.dataset}, {strategy_file} "
-               f"({scheme}) trained {epochs:g} epochs from scratch: test accuracy "
-               f"{result.accuracy:.2%} in {result.seconds:.1f} s"
-               + (" [diverged]" if result.status != "ok" else ""))
+               f"({scheme}) trained {epochs:g} epochs from scratch: test "
+               f"{METRIC_TEXT[evaluator.metric]} {result.accuracy:.2%} in {result.seconds:.1f} s"
+               + (f" [{DIVERGED}]" if result.status != "ok" else ""))
 
 
 COMMANDS = (accuracy, pretrain, retrain)

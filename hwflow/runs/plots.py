@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from hwflow.catalog import model_entry
+from hwflow.errors import HwflowError
 from hwflow.runs.reports import RunView
 from hwflow.runs.store import RunStore
 
@@ -18,6 +20,17 @@ LABELS = {"accuracy": "accuracy", "frac_ops": "Frac.OPs", "dram_bytes": "DRAM by
           "edp": "energy x delay", "area": "area (mm²)"}
 MARKERS = {"hv-leader": ("*", "tab:red"), "accuracy-leader": ("^", "tab:green"),
            "compression-leader": ("v", "tab:purple")}
+
+
+def axis_label(metric: str, model: str) -> str:
+    """A metric's axis label; a segmentation model's accuracy is its mean IoU."""
+    if metric == "accuracy":
+        try:
+            if model_entry(model).task == "segmentation":
+                return "accuracy (mIoU)"
+        except HwflowError:  # a user model file that has moved since the run
+            pass
+    return LABELS.get(metric, metric)
 
 
 def pyplot():
@@ -50,8 +63,8 @@ def plot_front(run: RunView, store: RunStore, path: Path) -> Path:
             marker, color = MARKERS[name]
             ax.scatter([e.objectives[xi]], [e.objectives[yj]], s=120, marker=marker,
                        c=color, edgecolors="k", label=name, zorder=3)
-        ax.set_xlabel(LABELS.get(xi, xi))
-        ax.set_ylabel(LABELS.get(yj, yj))
+        ax.set_xlabel(axis_label(xi, run.meta.model))
+        ax.set_ylabel(axis_label(yj, run.meta.model))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     confirmed = f", {len(run.confirmed)} confirmed" if run.confirmed is not None else ""
