@@ -173,3 +173,31 @@ def test_gpu_smoke_resnet20_on_synthetic_cifar(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["samples"] == 4 and report["budgets"][0]["seconds_per_psi"] > 0
+
+
+@pytest.mark.slow
+def test_proxy_check_runs_for_a_segmentation_model_and_resumes(tmp_path: Path) -> None:
+    """Issue 14: proxy-check works for a segmentation model as for a classifier: psi and the
+    retrains are mean IoUs (fractions in [0, 1]) on SYNTHETIC segmentation data, and a rerun is
+    served from the cache without training anything again."""
+    def run(out: Path) -> dict:
+        result = CliRunner().invoke(main, [
+            "proxy-check", "--model", "deeplabv3-small", "--dataset", "synthetic-seg",
+            "--accelerator", "eyeriss-1024", "--samples", "3", "--seeds", "2",
+            "--epochs", "0.05", "--retrain-epochs", "1", "--threads", "1",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    report = run(tmp_path / "a")
+    before = stored_rows(tmp_path / "cache")
+    assert set(report) == {"budgets", "retrain_seed_tau", "recommended_epochs", "samples"}
+    assert report["samples"] == 3 and set(report["budgets"][0]) == BUDGET_KEYS
+    rows = (tmp_path / "a" / "proxy.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    scores = [float(v) for line in rows[1:] for k, v in zip(header, line.split(","))
+              if k.startswith(("psi_", "retrain_"))]
+    assert len(scores) == 3 * (2 + 3) and all(0.0 <= s <= 1.0 for s in scores)
+    again = run(tmp_path / "b")
+    assert stored_rows(tmp_path / "cache") == before  # nothing trained again
+    assert again["budgets"][0]["kendall_tau"] == report["budgets"][0]["kendall_tau"]
