@@ -10,7 +10,8 @@ channels per group), p and q (output rows and columns); the kernel (r, s) stays 
 tile. Tiles of n, g, k, c divide their dimension; p and q may also be split unevenly
 (any ceil(P/t) rows, as row-stationary folding does), a partial last tile being charged as
 a full one. Traffic follows the refetch rule of
-nn_dataflow (Gao et al., TETRIS, ASPLOS 2017; its loop-blocking cost model): an operand's tile is fetched once per iteration of every loop
+nn_dataflow (Gao et al., TETRIS, ASPLOS 2017; its loop-blocking cost model): an operand's
+tile is fetched once per iteration of every loop
 at or outside the innermost loop that indexes it (loops with one iteration do not count);
 loops inside that one reuse it. An output tile that passes through the buffer f times
 costs one final write at the next layer's a_bits plus (f−1) partial-sum write/read pairs
